@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs Vigil's benchmarks on a Release build and prints their tables.
+#   bench/run.sh [--hugepages] [--rounds N] [--seconds S]
+# --hugepages reserves 1 GiB of 2 MiB pages for the end-to-end run (root),
+# runs it with and without them, and gives the pages back afterwards.
+# Figures are medians of rounds; the machine is shared, so compare ratios
+# measured in one run rather than absolute figures across runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=7 seconds=2 huge=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --hugepages) huge=1 ;;
+    --rounds) rounds=$2; shift ;;
+    --seconds) seconds=$2; shift ;;
+    *) echo "usage: bench/run.sh [--hugepages] [--rounds N] [--seconds S]" >&2; exit 2 ;;
+  esac
+  shift
+done
+corpus=${VIGIL_CORPUS_DIR:-$(cd .. && pwd)/shared/corpus}
+cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DVIGIL_TESTS=OFF >/dev/null
+cmake --build build-bench >/dev/null
+logs=("$corpus/syslog/elastic_auth.log" "$corpus/syslog/loghub/Linux_2k.log"
+      "$corpus/syslog/iptables-psad/syn_scan_1000_1500.log")
+
+echo "== syslog decoder alone (engine/syslog.c), all real lines of $corpus/syslog"
+build-bench/bench_syslog "$corpus/syslog"
+echo
+echo "== L2-L4 decode alone (dataplane/pkt_decode.c)"
+build-bench/bench_dp_pkt_decode
+echo
+echo "== vigil-dp worker end to end on net_ring, 256-byte frames, no hugepages"
+build-bench/bench_dp_e2e --rounds "$rounds" --seconds "$seconds" "${logs[@]}" 2>/dev/null
+
+if [ "$huge" = 1 ]; then
+  before=$(cat /proc/sys/vm/nr_hugepages)
+  echo 512 >/proc/sys/vm/nr_hugepages
+  mountpoint -q /dev/hugepages || { mkdir -p /dev/hugepages; mount -t hugetlbfs nodev /dev/hugepages; }
+  echo
+  echo "== vigil-dp worker end to end on net_ring, 256-byte frames, hugepages ($(cat /proc/sys/vm/nr_hugepages) x 2 MiB)"
+  build-bench/bench_dp_e2e --hugepages --rounds "$rounds" --seconds "$seconds" "${logs[@]}" 2>/dev/null || true
+  echo "$before" >/proc/sys/vm/nr_hugepages
+fi

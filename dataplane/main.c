@@ -1,0 +1,393 @@
+/* vigil-dp: the dataplane.
+ *
+ * main() reads vigil.yaml, turns it into EAL arguments, brings up the mbuf
+ * pool and the ports, launches worker_loop() on every worker lcore, and then
+ * the main lcore keeps time: it copies port statistics into the shared stats
+ * block, notices when a replayed capture is consumed (--exit-when-idle), and
+ * on SIGINT/SIGTERM stops the workers and prints the final counters.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef VIGIL_NO_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/config.h"
+#include "dataplane/port.h"
+#include "dataplane/senders.h"
+#include "dataplane/stats.h"
+#include "dataplane/tap.h"
+#include "dataplane/worker.h"
+
+#define DEFAULT_CONFIG "/etc/vigil/vigil.yaml"
+
+static volatile int stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct options {
+    const char *config;
+    const char *tap;
+    int check_only;
+    long idle_exit_ms;     /* 0 = run until signalled */
+    int stats_json;
+    int show_stats;        /* print the counters of a running (or finished) vigil-dp */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vigil-dp [-c FILE] [--check-config] [--tap FILE] [--exit-when-idle[=MS]] [--stats-json]\n"
+            "  -c, --config FILE       configuration (default " DEFAULT_CONFIG ")\n"
+            "      --check-config      validate the configuration and exit (0 = valid)\n"
+            "      --tap FILE          write every normalized event as a JSON line ('-' = stdout)\n"
+            "      --exit-when-idle[=MS]  stop once every rx queue has been empty for MS ms\n"
+            "                          (default 500): for replayed captures\n"
+            "      --stats-json        print the final counters as JSON instead of text\n"
+            "      --show-stats        print the counters of the vigil-dp using this config's\n"
+            "                          stats.path (running or finished), then exit\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"tap", required_argument, NULL, 't'},
+        {"exit-when-idle", optional_argument, NULL, 'i'},
+        {"stats-json", no_argument, NULL, 'j'},
+        {"show-stats", no_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    memset(o, 0, sizeof *o);
+    o->config = DEFAULT_CONFIG;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': o->config = optarg; break;
+        case 'k': o->check_only = 1; break;
+        case 't': o->tap = optarg; break;
+        case 'j': o->stats_json = 1; break;
+        case 's': o->show_stats = 1; break;
+        case 'i': {
+            o->idle_exit_ms = 500;
+            if (optarg) {
+                char *end;
+                o->idle_exit_ms = strtol(optarg, &end, 10);
+                if (*end || o->idle_exit_ms <= 0) {
+                    fprintf(stderr, "vigil-dp: --exit-when-idle wants a positive number of ms, got '%s'\n",
+                            optarg);
+                    return -1;
+                }
+            }
+            break;
+        }
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "vigil-dp: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* jemalloc replaces malloc only if the dynamic linker kept it (DPDK links with
+ * --as-needed): prove it serves this thread's allocations. */
+static int check_jemalloc(void)
+{
+#ifdef VIGIL_NO_JEMALLOC
+    return 0;
+#else
+    const char *version;
+    size_t sz = sizeof version;
+    if (mallctl("version", &version, &sz, NULL, 0)) {
+        fprintf(stderr, "vigil-dp: jemalloc is not linked in (mallctl failed)\n");
+        return -1;
+    }
+    uint64_t before, after;
+    sz = sizeof before;
+    if (mallctl("thread.allocated", &before, &sz, NULL, 0) == 0) {
+        void *volatile p = malloc(1 << 20);
+        sz = sizeof after;
+        mallctl("thread.allocated", &after, &sz, NULL, 0);
+        free(p);
+        if (after - before < (1 << 20)) {
+            fprintf(stderr, "vigil-dp: jemalloc %s is linked but malloc() is not served by it\n",
+                    version);
+            return -1;
+        }
+    }
+    return 0;
+#endif
+}
+
+static int cpu_for(int cpu, unsigned lcore)
+{
+    if (cpu >= 0)
+        return cpu;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return (int)(n > 0 ? lcore % (unsigned long)n : 0);
+}
+
+/* EAL arguments: lcores from main_lcore and workers (so operators cannot get
+ * them out of step), the operator's eal.args, and a -a or --vdev per port. */
+static int build_eal_args(const struct vigil_config *cfg, char **argv, int max, char *lcores, size_t lcap)
+{
+    int argc = 0;
+    int has_pci = 0, names_pci = 0;
+    size_t o = (size_t)snprintf(lcores, lcap, "%u@%d", cfg->main_lcore, cpu_for(cfg->main_cpu, cfg->main_lcore));
+    for (unsigned i = 0; i < cfg->n_workers && o < lcap; i++)
+        o += (size_t)snprintf(lcores + o, lcap - o, ",%u@%d", cfg->workers[i].lcore,
+                              cpu_for(cfg->workers[i].cpu, cfg->workers[i].lcore));
+    static char main_lcore[16];
+    snprintf(main_lcore, sizeof main_lcore, "%u", cfg->main_lcore);
+    argv[argc++] = "vigil-dp";
+    argv[argc++] = "--lcores";
+    argv[argc++] = lcores;
+    argv[argc++] = "--main-lcore";
+    argv[argc++] = main_lcore;
+    for (unsigned i = 0; i < cfg->n_eal_args && argc < max - 4; i++) {
+        const char *a = cfg->eal_args[i];
+        if (!strcmp(a, "--no-pci") || !strcmp(a, "-a") || !strcmp(a, "--allow") || !strcmp(a, "-b"))
+            names_pci = 1;
+        argv[argc++] = cfg->eal_args[i];
+    }
+    for (unsigned i = 0; i < cfg->n_ports && argc < max - 3; i++) {
+        argv[argc++] = cfg->ports[i].is_vdev ? "--vdev" : "-a";
+        argv[argc++] = (char *)cfg->ports[i].device;
+        has_pci |= !cfg->ports[i].is_vdev;
+    }
+    /* Without PCI ports, keep the EAL from probing (and grabbing) the host's NICs. */
+    if (!has_pci && !names_pci && argc < max - 1)
+        argv[argc++] = "--no-pci";
+    argv[argc] = NULL;
+    return argc;
+}
+
+static void update_port_stats(const uint16_t *port_ids, unsigned n, struct stats_block *sb)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct rte_eth_stats es;
+        if (rte_eth_stats_get(port_ids[i], &es))
+            continue;
+        struct port_counters *pc = &sb->ports[i];
+        pc->ipackets = es.ipackets;
+        pc->ibytes = es.ibytes;
+        pc->imissed = es.imissed;
+        pc->ierrors = es.ierrors;
+        pc->rx_nombuf = es.rx_nombuf;
+    }
+}
+
+/* True once every worker has seen no packet for idle_ms (counted from launch). */
+static int all_idle(const struct worker *w, unsigned n, uint64_t launch_tsc, long idle_ms)
+{
+    uint64_t now = rte_rdtsc(), limit = (uint64_t)idle_ms * (rte_get_tsc_hz() / 1000);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t last = __atomic_load_n(&w[i].c->last_rx_tsc, __ATOMIC_RELAXED);
+        if (last < launch_tsc)
+            last = launch_tsc;
+        if (now - last < limit)
+            return 0;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt;
+    if (parse_options(argc, argv, &opt))
+        return 2;
+
+    static struct vigil_config cfg;
+    char err[512];
+    if (config_load(opt.config, &cfg, err, sizeof err)) {
+        fprintf(stderr, "vigil-dp: %s\n", err);
+        return 1;
+    }
+    if (opt.check_only) {
+        printf("%s: configuration is valid (%u port%s, %u worker%s, syslog on %u port%s)\n", opt.config,
+               cfg.n_ports, cfg.n_ports == 1 ? "" : "s", cfg.n_workers, cfg.n_workers == 1 ? "" : "s",
+               cfg.n_syslog_ports, cfg.n_syslog_ports == 1 ? "" : "s");
+        config_free(&cfg);
+        return 0;
+    }
+    if (opt.show_stats) {
+        struct stats_block ro;
+        int e = stats_open_readonly(&ro, cfg.stats_path);
+        if (e) {
+            fprintf(stderr, "vigil-dp: %s: %s\n", cfg.stats_path,
+                    e == -EPROTO ? "not a vigil-dp stats block of this version" : strerror(-e));
+            config_free(&cfg);
+            return 1;
+        }
+        if (opt.stats_json)
+            stats_print_json(&ro, stdout);
+        else
+            stats_print_text(&ro, stdout);
+        stats_close(&ro);
+        config_free(&cfg);
+        return 0;
+    }
+    if (check_jemalloc())
+        return 1;
+
+    char *eal_argv[CFG_MAX_EAL_ARGS + 2 * CFG_MAX_PORTS + 8];
+    char lcores[1024];
+    int eal_argc = build_eal_args(&cfg, eal_argv, (int)(sizeof eal_argv / sizeof eal_argv[0]), lcores,
+                                  sizeof lcores);
+    if (rte_eal_init(eal_argc, eal_argv) < 0) {
+        fprintf(stderr, "vigil-dp: EAL initialisation failed: %s (EAL arguments come from eal.args in %s)\n",
+                rte_strerror(rte_errno), opt.config);
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    int rc = 1;
+    struct stats_block sb = {.fd = -1};
+    struct rte_mempool *pool = NULL;
+    struct senders *senders = NULL;
+    struct tap *tap = NULL;
+    static struct worker workers[CFG_MAX_WORKERS];
+    static uint16_t port_ids[CFG_MAX_PORTS];
+    unsigned ports_up = 0;
+    uint8_t *listen = NULL;
+    FILE *report = opt.tap && !strcmp(opt.tap, "-") ? stderr : stdout;
+
+    int e = stats_create(&sb, cfg.stats_path, cfg.n_workers, cfg.n_ports);
+    if (e) {
+        fprintf(stderr, "vigil-dp: stats.path %s: %s\n", cfg.stats_path, strerror(-e));
+        goto out;
+    }
+    sb.hdr->tsc_hz = rte_get_tsc_hz();
+    for (unsigned i = 0; i < cfg.n_ports; i++)
+        snprintf(sb.ports[i].name, sizeof sb.ports[i].name, "%s", cfg.ports[i].name);
+
+    pool = rte_pktmbuf_pool_create("vigil_rx", cfg.mbuf_pool_size, cfg.mbuf_cache_size, 0,
+                                   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+    if (!pool) {
+        fprintf(stderr, "vigil-dp: cannot create a pool of %u mbufs: %s (lower mbufs.pool_size or give the "
+                "EAL more memory with -m in eal.args)\n", cfg.mbuf_pool_size, rte_strerror(rte_errno));
+        goto out;
+    }
+    for (unsigned i = 0; i < cfg.n_ports; i++) {
+        bool rss;
+        if (port_resolve(&cfg.ports[i], &port_ids[i])) {
+            fprintf(stderr, "vigil-dp: port '%s': device '%s' was not found by the EAL\n", cfg.ports[i].name,
+                    cfg.ports[i].device);
+            goto out;
+        }
+        if (port_setup(&cfg.ports[i], port_ids[i], pool, &rss, err, sizeof err)) {
+            fprintf(stderr, "vigil-dp: %s\n", err);
+            goto out;
+        }
+        ports_up = i + 1;
+        fprintf(stderr, "vigil-dp: port '%s' up: %u rx queue%s%s\n", cfg.ports[i].name, cfg.ports[i].rx_queues,
+                cfg.ports[i].rx_queues == 1 ? "" : "s", rss ? ", RSS on IP+UDP" : "");
+    }
+
+    if (!(senders = senders_create(&cfg, (int)rte_socket_id(), err, sizeof err))) {
+        fprintf(stderr, "vigil-dp: %s\n", err);
+        goto out;
+    }
+    if (!(listen = calloc(65536, 1)))
+        goto out;
+    for (unsigned i = 0; i < cfg.n_syslog_ports; i++)
+        listen[cfg.syslog_ports[i]] = LISTEN_SYSLOG;
+    if (opt.tap && !(tap = tap_open(opt.tap, cfg.n_workers, err, sizeof err))) {
+        fprintf(stderr, "vigil-dp: %s\n", err);
+        goto out;
+    }
+
+    struct worker_env env = {.listen = listen, .senders = senders,
+                             .syslog_max_message = cfg.syslog_max_message, .tap = tap,
+                             .stop = &stop_requested, .burst = cfg.burst_size, .reasm = cfg.reasm};
+    worker_clock_init(&env.clock);
+    for (unsigned i = 0; i < cfg.n_workers; i++) {
+        const struct cfg_worker *cw = &cfg.workers[i];
+        struct worker *w = &workers[i];
+        sb.hdr->worker_lcore[i] = cw->lcore;
+        if (worker_init(w, i, cw->lcore, &env, &sb.workers[i])) {
+            fprintf(stderr, "vigil-dp: worker %u: out of memory for reassembly (%u flows); lower "
+                    "reassembly.max_flows or raise -m\n", i, cfg.reasm.max_flows);
+            goto out;
+        }
+        w->n_rx = cw->n_rx;
+        for (unsigned r = 0; r < cw->n_rx; r++) {
+            w->rx[r].port_id = port_ids[cw->rx[r].port];
+            w->rx[r].queue = cw->rx[r].queue;
+        }
+    }
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sb.hdr->started_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    sb.hdr->running = 1;
+    uint64_t launch_tsc = rte_rdtsc();
+    for (unsigned i = 0; i < cfg.n_workers; i++) {
+        int lrc = rte_eal_remote_launch(worker_loop, &workers[i], workers[i].lcore);
+        if (lrc) {
+            fprintf(stderr, "vigil-dp: cannot launch worker on lcore %u: %s\n", workers[i].lcore,
+                    rte_strerror(-lrc));
+            stop_requested = 1;
+            break;
+        }
+    }
+    fprintf(stderr, "vigil-dp: %u worker%s running; stats in %s\n", cfg.n_workers,
+            cfg.n_workers == 1 ? "" : "s", cfg.stats_path);
+
+    while (!stop_requested) {
+        struct timespec nap = {0, 50 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        update_port_stats(port_ids, ports_up, &sb);
+        if (opt.idle_exit_ms && all_idle(workers, cfg.n_workers, launch_tsc, opt.idle_exit_ms))
+            stop_requested = 1;
+    }
+    rte_eal_mp_wait_lcore();
+    update_port_stats(port_ids, ports_up, &sb);
+    rc = 0;
+
+out:
+    if (sb.hdr) {
+        sb.hdr->running = 0;
+        if (rc == 0) {
+            if (opt.stats_json)
+                stats_print_json(&sb, report);
+            else
+                stats_print_text(&sb, report);
+        }
+    }
+    tap_close(tap);
+    for (unsigned i = 0; i < cfg.n_workers; i++)
+        worker_fini(&workers[i]);
+    for (unsigned i = 0; i < ports_up; i++)
+        port_shutdown(port_ids[i]);
+    senders_destroy(senders);
+    free(listen);
+    rte_mempool_free(pool);
+    stats_close(&sb);
+    config_free(&cfg);
+    rte_eal_cleanup();
+    return rc;
+}

@@ -1,0 +1,69 @@
+#include "test_support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+/* Rotating buffers, so a few paths can be alive at once (e.g. as arguments). */
+static const char *join(const char *dir, const char *rel)
+{
+    static char bufs[16][4096];
+    static unsigned next;
+    char *b = bufs[next++ % 16];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, rel);
+    return b;
+}
+
+const char *corpus_path(const char *rel) { return join(VIGIL_CORPUS_DIR, rel); }
+const char *build_path(const char *rel) { return join(VIGIL_BINARY_DIR, rel); }
+const char *source_path(const char *rel) { return join(VIGIL_SOURCE_DIR, rel); }
+
+char *read_whole_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return NULL;
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+void test_eal_init(const char *const *extra_args, int n_extra)
+{
+    const char *base[] = {"vigil-test", "-l", "0", "--no-huge", "--no-pci", "-m", "256",
+                          "--no-shconf", "--no-telemetry", "--log-level=lib.eal:error"};
+    int nb = (int)(sizeof base / sizeof base[0]);
+    char *argv[64];
+    int argc = 0;
+    for (int i = 0; i < nb; i++)
+        argv[argc++] = (char *)base[i];
+    for (int i = 0; i < n_extra && argc < 63; i++)
+        argv[argc++] = (char *)extra_args[i];
+    argv[argc] = NULL;
+    int rc = rte_eal_init(argc, argv);
+    cr_assert(rc >= 0, "rte_eal_init failed: %s", rte_strerror(rte_errno));
+}
