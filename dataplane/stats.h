@@ -44,6 +44,7 @@
     X(syslog_empty,          "syslog datagrams with nothing in them")             \
     X(syslog_rfc5424,        "events decoded as RFC 5424")                        \
     X(syslog_rfc3164,        "events decoded as RFC 3164 (and variants)")         \
+    X(syslog_no_header,      "events with no PRI, timestamp or tag: all message") \
     X(tap_dropped,           "events the debug tap could not write")
 
 struct worker_counters {

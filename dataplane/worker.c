@@ -81,10 +81,9 @@ static void handle_syslog(struct worker *w, const struct pkt_info *pi, const uin
     ev.observer_port = pi->src_port;
     ev.anomalies |= extra;
     c->syslog_events++;
-    if (ev.format == VIGIL_FMT_RFC5424)
-        c->syslog_rfc5424++;
-    else
-        c->syslog_rfc3164++;
+    c->syslog_rfc5424 += ev.format == VIGIL_FMT_RFC5424;
+    c->syslog_rfc3164 += ev.format == VIGIL_FMT_RFC3164;
+    c->syslog_no_header += ev.format == VIGIL_FMT_NONE;
     for (uint32_t a = ev.anomalies; a; a &= a - 1)
         c->syslog_anomaly[__builtin_ctz(a)]++;
     if (w->tap)

@@ -27,7 +27,7 @@ struct vigil_ip {
 };
 
 enum vigil_event_format {
-    VIGIL_FMT_NONE = 0,
+    VIGIL_FMT_NONE = 0,    /* nothing header-like (no PRI, timestamp or tag): all message */
     VIGIL_FMT_RFC3164,     /* BSD syslog, including its many vendor variants */
     VIGIL_FMT_RFC5424,
 };
@@ -41,7 +41,7 @@ enum vigil_event_anomaly {
     VIGIL_ANOM_BAD_TIMESTAMP   = 1u << 3, /* looked like a timestamp but was invalid */
     VIGIL_ANOM_5424_FALLBACK   = 1u << 4, /* "<PRI>1 " header that was not valid RFC 5424: parsed as 3164 */
     VIGIL_ANOM_BAD_SD          = 1u << 5, /* RFC 5424 STRUCTURED-DATA malformed: SD kept raw in message */
-    VIGIL_ANOM_TRUNCATED       = 1u << 6, /* message longer than the decoder's limit: cut */
+    VIGIL_ANOM_TRUNCATED       = 1u << 6, /* longer than syslog.max_message_bytes: cut by the dataplane */
     VIGIL_ANOM_NUL_BYTES       = 1u << 7, /* NUL bytes inside the message (kept) */
 };
 #define VIGIL_ANOM_COUNT 8

@@ -21,9 +21,12 @@
  * skew) before it is taken to belong to the previous year. */
 #define FUTURE_SLACK_SECS (31LL * SECS_PER_DAY)
 
-#define HOST_MAX 255          /* RFC 5424 HOSTNAME, and the 3164 limit we accept */
+/* RFC 5424 6.2 field limits; HOST_MAX also bounds a 3164 hostname. */
+#define HOST_MAX 255
+#define APP_MAX 48
+#define PROCID_MAX 128        /* also bounds a 3164 "[pid]" */
+#define MSGID_MAX 32
 #define TAG_MAX 128           /* real tags exceed RFC 3164's 32 (systemd-resolved...) */
-#define PROCID_MAX 128
 #define CISCO_TAG_MAX 96
 #define SD_NAME_MAX 32
 #define ZONE_WORD_MAX 6
@@ -281,16 +284,22 @@ static int ts_fields_ok(const struct ts *t)
 }
 
 /* The year that puts month/day nearest the receive time, allowing the
- * message to be up to FUTURE_SLACK_SECS ahead. */
-static int64_t infer_year(const struct ts *t, int64_t received_ns)
+ * message to be up to FUTURE_SLACK_SECS ahead.  Returns the year and, in
+ * *local, the wall-clock seconds of t in it. */
+static int64_t infer_year(const struct ts *t, int64_t received_ns, int64_t *local)
 {
     int64_t recv = floor_div(received_ns, NS_PER_SEC);
     int64_t y = year_from_days(floor_div(recv, SECS_PER_DAY));
-    int64_t d = civil_secs(y, t) - recv;
+    int64_t secs = civil_secs(y, t), d = secs - recv;
     if (d > FUTURE_SLACK_SECS)
         y--;
     else if (d <= FUTURE_SLACK_SECS - 365LL * SECS_PER_DAY)
         y++;
+    else {
+        *local = secs;
+        return y;
+    }
+    *local = civil_secs(y, t);
     return y;
 }
 
@@ -300,15 +309,16 @@ static void resolve_ts(struct vigil_event *ev, const struct ts *t, const struct 
 {
     if (!ts_fields_ok(t))
         goto bad;
-    int64_t y = t->year;
+    int64_t y, local, utc;
     uint8_t src = VIGIL_TS_MESSAGE;
-    if (!t->has_year) {
-        y = infer_year(t, ctx->received_ns);
+    if (t->has_year) {
+        local = civil_secs(t->year, t);
+    } else {
+        y = infer_year(t, ctx->received_ns, &local);
         src = VIGIL_TS_INFERRED_YEAR;
         if (t->day > days_in_month((int)y, t->mon))
             goto bad;
     }
-    int64_t local = civil_secs(y, t), utc;
     int off_min;
     if (t->has_off) {
         off_min = t->off_min;
@@ -420,8 +430,9 @@ static int parse_5424(const char *p, const char *end, const struct syslog_ctx *c
         p = te + 1;
     }
     struct vigil_str host, app, procid, msgid;
-    if (!(p = field_5424(p, end, 255, &host)) || !(p = field_5424(p, end, 48, &app)) ||
-        !(p = field_5424(p, end, 128, &procid)) || !(p = field_5424(p, end, 32, &msgid)))
+    if (!(p = field_5424(p, end, HOST_MAX, &host)) || !(p = field_5424(p, end, APP_MAX, &app)) ||
+        !(p = field_5424(p, end, PROCID_MAX, &procid)) ||
+        !(p = field_5424(p, end, MSGID_MAX, &msgid)))
         return 0;
     if (p >= end)
         return 0;
@@ -556,6 +567,7 @@ static const char *parse_tag(const char *p, const char *end, int strict, struct 
     return NULL;
 }
 
+/* A facility or severity given as a number or a name; -1 when neither. */
 static int name_code(const char *p, const char *e, const char *const *names, int n, int max)
 {
     int64_t v = digits_value(p, e);

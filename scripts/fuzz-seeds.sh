@@ -21,7 +21,7 @@ for f in "$corpus"/syslog/loghub/Linux_2k.log "$corpus"/syslog/elastic_auth.log 
     printf '<38>%s' "$line" >"$out/syslog/seed-$b-$RANDOM"
   done
 done
-grep -h ' pass = ' "$corpus"/syslog/wazuh-ruletests/cisco_asa.ini | head -n 20 | sed 's/^log [0-9]* pass = //' |
+grep -m 20 -h ' pass = ' "$corpus"/syslog/wazuh-ruletests/cisco_asa.ini | sed 's/^log [0-9]* pass = //' |
   while IFS= read -r line; do printf '<166>%s' "$line" >"$out/syslog/seed-asa-$RANDOM"; done
 
 gen=build/vigil-pcapgen

@@ -48,7 +48,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   ./scripts/fuzz-seeds.sh "$corpus" build-fuzz/seeds
   for t in fuzz_syslog fuzz_pkt_decode; do
     mkdir -p "build-fuzz/corpus-$t"
-    ./build-fuzz/$t -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=1 \
+    ./build-fuzz/tests/fuzz/$t -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=1 \
       "build-fuzz/corpus-$t" "build-fuzz/seeds/${t#fuzz_}" 2>"build-fuzz/$t.log" \
       || { tail -n 60 "build-fuzz/$t.log"; echo "test: $t found a crash" >&2; exit 1; }
     grep -E '^stat::number_of_executed_units' "build-fuzz/$t.log" | sed "s/^/$t: /"

@@ -278,6 +278,7 @@ static void replay_and_check(int two_workers)
                  "frames = whole datagrams + malformed + fragments");
     cr_expect_eq(c.udp_datagrams, c.syslog_datagrams + c.drop_unknown_port + c.drop_acl);
     cr_expect_eq(c.syslog_datagrams, c.syslog_events + c.syslog_empty);
+    cr_expect_eq(c.syslog_events, c.syslog_rfc5424 + c.syslog_rfc3164 + c.syslog_no_header);
     cr_expect_eq(c.drop_unknown_port, (uint64_t)r.unknown_port_expected);
     cr_expect_eq(c.drop_acl, (uint64_t)r.acl_expected);
     cr_expect_eq(c.syslog_events, (uint64_t)r.events_expected);
