@@ -8,7 +8,9 @@
  * counts every frame the full ring refused as a drop, as a NIC would.
  *
  * usage: bench_dp_e2e [--seconds S] [--rounds N] [--frame-size B] [--rate PPS]
- *                     [--hugepages] [--tap FILE] [LOGFILE...]
+ *                     [--hugepages] [--ring N] [--tap FILE] [LOGFILE...]
+ * --ring sets the rx ring size (a power of two; default 4096, like a NIC's rx
+ * descriptor ring): with --rate it decides how long a stall the worker rides out.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -101,11 +103,12 @@ int main(int argc, char **argv)
 {
     double seconds = 2.0, rate = 0;
     int rounds = 7, hugepages = 0;
-    unsigned frame_size = 256;
+    unsigned frame_size = 256, ring_size = 4096;
     const char *tap_path = NULL;
     static const struct option lo[] = {{"seconds", 1, NULL, 's'}, {"rounds", 1, NULL, 'r'},
                                        {"frame-size", 1, NULL, 'f'}, {"rate", 1, NULL, 'R'},
-                                       {"hugepages", 0, NULL, 'H'}, {"tap", 1, NULL, 't'}, {0}};
+                                       {"hugepages", 0, NULL, 'H'}, {"tap", 1, NULL, 't'},
+                                       {"ring", 1, NULL, 'q'}, {0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -115,14 +118,16 @@ int main(int argc, char **argv)
         case 'R': rate = atof(optarg); break;
         case 'H': hugepages = 1; break;
         case 't': tap_path = optarg; break;
+        case 'q': ring_size = (unsigned)atoi(optarg); break;
         default:
             fprintf(stderr, "usage: bench_dp_e2e [--seconds S] [--rounds N] [--frame-size B] [--rate PPS] "
-                            "[--hugepages] [--tap FILE] [LOGFILE...]\n");
+                            "[--hugepages] [--ring N] [--tap FILE] [LOGFILE...]\n");
             return 2;
         }
     }
-    if (rounds < 1 || rounds > 100 || seconds <= 0 || frame_size < 64 || frame_size > 9000) {
-        fprintf(stderr, "bench_dp_e2e: bad --rounds, --seconds or --frame-size\n");
+    if (rounds < 1 || rounds > 100 || seconds <= 0 || frame_size < 64 || frame_size > 9000 ||
+        ring_size < 64 || (ring_size & (ring_size - 1))) {
+        fprintf(stderr, "bench_dp_e2e: bad --rounds, --seconds, --frame-size or --ring\n");
         return 2;
     }
     char *def_files[] = {"../shared/corpus/syslog/elastic_auth.log", "../shared/corpus/syslog/loghub/Linux_2k.log",
@@ -146,7 +151,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_dp_e2e: no frames (pool: %s)\n", pool ? "ok" : rte_strerror(rte_errno));
         return 1;
     }
-    struct rte_ring *ring = rte_ring_create("bench_rx", 4096, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    struct rte_ring *ring = rte_ring_create("bench_rx", ring_size, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
     int port = ring ? rte_eth_from_ring(ring) : -1;
     struct cfg_port pc = {.name = "bench_ring", .rx_queues = 1, .rx_descriptors = 1024};
     char err[256];

@@ -197,7 +197,7 @@ static int f_eal_args(struct loader *L, const char *key, yaml_node_t *v, void *o
 
 static int f_main_lcore(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 0, CFG_MAX_LCORE, &x))
         return -1;
     ((struct vigil_config *)obj)->main_lcore = (unsigned)x;
@@ -206,7 +206,7 @@ static int f_main_lcore(struct loader *L, const char *key, yaml_node_t *v, void 
 
 static int f_main_cpu(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 0, 1023, &x))
         return -1;
     ((struct vigil_config *)obj)->main_cpu = (int)x;
@@ -256,7 +256,7 @@ static int f_port_device(struct loader *L, const char *key, yaml_node_t *v, void
 
 static int f_port_rxq(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 1, 64, &x))
         return -1;
     ((struct cfg_port *)obj)->rx_queues = (uint16_t)x;
@@ -265,7 +265,7 @@ static int f_port_rxq(struct loader *L, const char *key, yaml_node_t *v, void *o
 
 static int f_port_rxd(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 64, 32768, &x))
         return -1;
     ((struct cfg_port *)obj)->rx_descriptors = (uint16_t)x;
@@ -340,7 +340,7 @@ static int f_rx_port(struct loader *L, const char *key, yaml_node_t *v, void *ob
 
 static int f_rx_queue(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 0, 63, &x))
         return -1;
     ((struct rx_ctx *)obj)->rx->queue = (uint16_t)x;
@@ -354,7 +354,7 @@ struct worker_ctx_cfg {
 
 static int f_worker_lcore(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 0, CFG_MAX_LCORE, &x))
         return -1;
     ((struct worker_ctx_cfg *)obj)->w->lcore = (unsigned)x;
@@ -363,7 +363,7 @@ static int f_worker_lcore(struct loader *L, const char *key, yaml_node_t *v, voi
 
 static int f_worker_cpu(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 0, 1023, &x))
         return -1;
     ((struct worker_ctx_cfg *)obj)->w->cpu = (int)x;
@@ -425,7 +425,7 @@ static int f_workers(struct loader *L, const char *key, yaml_node_t *v, void *ob
 
 static int f_pool_size(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 1023, 16u << 20, &x))
         return -1;
     ((struct vigil_config *)obj)->mbuf_pool_size = (uint32_t)x;
@@ -434,7 +434,7 @@ static int f_pool_size(struct loader *L, const char *key, yaml_node_t *v, void *
 
 static int f_cache_size(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 0, 512, &x)) /* RTE_MEMPOOL_CACHE_MAX_SIZE */
         return -1;
     ((struct vigil_config *)obj)->mbuf_cache_size = (uint32_t)x;
@@ -449,7 +449,7 @@ static int f_mbufs(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 
 static int f_burst(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 1, 512, &x))
         return -1;
     ((struct vigil_config *)obj)->burst_size = (uint16_t)x;
@@ -458,7 +458,7 @@ static int f_burst(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 
 static int f_reasm_flows(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 16, 1u << 20, &x))
         return -1;
     ((struct vigil_config *)obj)->reasm.max_flows = (uint32_t)x;
@@ -467,7 +467,7 @@ static int f_reasm_flows(struct loader *L, const char *key, yaml_node_t *v, void
 
 static int f_reasm_timeout(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 1, 60000, &x))
         return -1;
     ((struct vigil_config *)obj)->reasm.timeout_ms = (uint32_t)x;
@@ -525,7 +525,7 @@ static int f_syslog_ports(struct loader *L, const char *key, yaml_node_t *v, voi
         return -1;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
         yaml_node_t *pn = yaml_document_get_node(&L->doc, *it);
-        unsigned long x;
+        unsigned long x = 0;
         if (get_uint(L, pn, key, 1, 65535, &x))
             return -1;
         if (c->n_syslog_ports >= CFG_MAX_LISTEN_PORTS)
@@ -540,7 +540,7 @@ static int f_syslog_ports(struct loader *L, const char *key, yaml_node_t *v, voi
 
 static int f_syslog_max(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    unsigned long x;
+    unsigned long x = 0;
     if (get_uint(L, v, key, 480, 65535, &x)) /* RFC 5424 6.1: receivers accept at least 480 */
         return -1;
     ((struct vigil_config *)obj)->syslog_max_message = (uint32_t)x;
