@@ -1,0 +1,87 @@
+/* Detection rules: Sigma YAML compiled onto Hyperscan.
+ *
+ * Rules are read as SigmaHQ publishes them: title, id, level, tags (ATT&CK),
+ * logsource, detection (selections over fields with the modifiers contains,
+ * startswith, endswith, re, all, cidr, gt, gte, lt, lte, wildcards; keyword
+ * lists; value lists) and condition (and, or, not, parentheses, "1 of x*",
+ * "all of them", ...).  A field mapping file maps Sigma field names to ECS
+ * names per log source.  A rule that uses anything unsupported is rejected
+ * with its file, id and the construct, never silently dropped.
+ *
+ * Compilation: every string test becomes one Hyperscan pattern (literals where
+ * possible, HS_FLAG_SINGLEMATCH, start-of-match never needed).  Patterns are
+ * grouped per (log source bucket, field): one database each.  An event scans,
+ * for each field it has that some applicable rule tests, that field's value
+ * once against the bucket's database; matches set bits, and each candidate
+ * rule's condition is evaluated over the bits (plus numeric and CIDR tests,
+ * done directly).  Rules of other log sources cost nothing.
+ *
+ * Read-only after detect_load; each worker brings its own hs_scratch_t and
+ * detect_state (bit sets sized at load).
+ */
+#ifndef VIGIL_ENGINE_DETECT_H
+#define VIGIL_ENGINE_DETECT_H
+
+#include <stdint.h>
+
+#include <hs/hs.h>
+
+#include "engine/diag.h"
+#include "engine/fields.h"
+#include "engine/hsdb.h"
+#include "engine/logsource.h"
+
+enum rule_level {
+    RULE_LEVEL_INFORMATIONAL = 1,
+    RULE_LEVEL_LOW,
+    RULE_LEVEL_MEDIUM,
+    RULE_LEVEL_HIGH,
+    RULE_LEVEL_CRITICAL,
+};
+
+struct rule_info {
+    char id[64];                 /* Sigma id (a UUID) as written */
+    uint8_t uuid[16];            /* parsed id; a hash of the title when the id is not a UUID */
+    char title[256];
+    char author[256];            /* kept: the Detection Rule License requires attribution */
+    char tags[512];              /* comma-separated, e.g. "attack.credential_access,attack.t1110" */
+    char file[256];
+    unsigned line;
+    uint8_t level;               /* enum rule_level */
+    uint16_t logsource;          /* id in the logsource table */
+};
+
+struct rule_set;
+struct detect_state;
+
+struct detect_limits {
+    unsigned max_rules;
+    unsigned max_patterns;       /* Hyperscan patterns across all databases */
+};
+
+/* Loads Sigma rules from paths (files or directories, *.yml / *.yaml read
+ * recursively in name order) with the field mapping file fieldmap (NULL: no
+ * mapping).  Field names are interned into reg (after the parsers, so a rule
+ * testing a field no parser produces gets a warning).  A rule with an error
+ * is rejected alone, with its file, line, id and reason in d; the rest load.
+ * Returns 0, or -1 when no rule set could be built at all. */
+int detect_load(const char *const *paths, unsigned n_paths, const char *fieldmap, struct field_registry *reg,
+                struct logsource_table *lt, const struct detect_limits *lim, struct hsdb_cache *cache,
+                struct rule_set **out, struct diag *d);
+void detect_free(struct rule_set *rs);
+
+int detect_alloc_scratch(const struct rule_set *rs, hs_scratch_t **s);
+struct detect_state *detect_state_new(const struct rule_set *rs);
+void detect_state_free(struct detect_state *st);
+
+/* Evaluates the rules that apply to ef->logsource.  Writes up to max indices
+ * of matching rules into out, in rule order, and returns how many rules
+ * matched (which may exceed max; the excess is not written).  Returns -1 on a
+ * Hyperscan scan error. */
+int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state *st, const struct event_fields *ef,
+                uint32_t *out, unsigned max);
+
+unsigned detect_rule_count(const struct rule_set *rs);
+const struct rule_info *detect_rule(const struct rule_set *rs, unsigned idx);
+
+#endif

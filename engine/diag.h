@@ -1,0 +1,41 @@
+/* Diagnostics from loading parser packs and rule files.
+ *
+ * Loaders never print: they append "FILE:LINE: reason" entries here and the
+ * caller (vigil-dp, vigilctl) decides what to show.  Bounded: past
+ * DIAG_MAX_ENTRIES further entries are only counted.
+ */
+#ifndef VIGIL_ENGINE_DIAG_H
+#define VIGIL_ENGINE_DIAG_H
+
+#include <stddef.h>
+
+#define DIAG_MAX_ENTRIES 1024
+#define DIAG_MSG_MAX     512
+
+enum diag_severity {
+    DIAG_ERROR = 0,    /* the file, rule or template was rejected */
+    DIAG_WARNING,      /* loaded, but something deserves attention */
+};
+
+struct diag_entry {
+    enum diag_severity severity;
+    char file[256];
+    unsigned line;          /* 1-based; 0 when not tied to a line */
+    char what[128];         /* rule id / template name / key the entry is about ("" if none) */
+    char msg[DIAG_MSG_MAX];
+};
+
+struct diag {
+    struct diag_entry *entries;   /* malloc'd */
+    unsigned n, cap;
+    unsigned errors, warnings;    /* all of them, including those not kept */
+};
+
+void diag_init(struct diag *d);
+void diag_free(struct diag *d);
+void diag_add(struct diag *d, enum diag_severity sev, const char *file, unsigned line, const char *what,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Prints every entry as "FILE:LINE: error: [what] msg". */
+void diag_print(const struct diag *d, void *file /* FILE * */);
+
+#endif

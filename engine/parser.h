@@ -1,0 +1,68 @@
+/* Parsers: from a syslog event's message to typed ECS fields.
+ *
+ * A parser pack is a YAML file of parsers (format: docs/rules.md).  Two kinds:
+ *  - template parsers, Grok-like: literals and typed fields,
+ *      "Failed password for %{USER:user.name} from %{IP:source.ip} port %{INT:source.port}"
+ *    with an optional program filter (process.name), constant fields to set
+ *    (event.category, event.outcome, ...) and a log source;
+ *  - generic parsers for formats whole product families share: key=value
+ *    (FortiGate and most firewalls), CEF, LEEF and JSON messages, with a map
+ *    from their keys to ECS names.
+ *
+ * How a message is parsed (no PCRE, no backtracking): templates are anchored
+ * at the start of the message body.  All templates of one program compile into
+ * one Hyperscan database (HS_FLAG_SINGLEMATCH, no start-of-match), plus one
+ * database of templates without a program filter; the event's process.name
+ * picks the database, so a message is scanned by one program's templates and
+ * the generic ones.  Hyperscan says which template matches; a compiled walker
+ * then extracts the typed fields in one linear pass.  Generic parsers run when
+ * no template claimed the message and their cheap claim test passes.
+ *
+ * Everything here is read-only after parser_set_load, so workers share one
+ * parser_set; each worker brings its own hs_scratch_t.
+ */
+#ifndef VIGIL_ENGINE_PARSER_H
+#define VIGIL_ENGINE_PARSER_H
+
+#include <hs/hs.h>
+
+#include "engine/diag.h"
+#include "engine/event.h"
+#include "engine/fields.h"
+#include "engine/hsdb.h"
+#include "engine/logsource.h"
+
+struct parser_set;
+
+struct parser_limits {
+    unsigned max_parsers;        /* templates + generic parsers in a set */
+    unsigned max_fields;         /* typed fields one template may extract */
+};
+
+/* Loads every parser pack in paths (files, or directories whose *.yaml and
+ * *.yml files are read in name order), interning field names into reg and log
+ * sources into lt.  All-or-nothing: a pack with any error loads nothing from
+ * that pack, and each error is in d with file, line and reason; the function
+ * still returns the set of the packs that loaded.  Returns 0, or -1 when no
+ * set could be built at all (e.g. out of memory, Hyperscan failure on the
+ * whole set), with the reason in d. */
+int parser_set_load(const char *const *paths, unsigned n_paths, struct field_registry *reg,
+                    struct logsource_table *lt, const struct parser_limits *lim, struct hsdb_cache *cache,
+                    struct parser_set **out, struct diag *d);
+void parser_set_free(struct parser_set *ps);
+
+/* Grows *s (hs_alloc_scratch) so it can scan every database of ps. */
+int parser_set_alloc_scratch(const struct parser_set *ps, hs_scratch_t **s);
+
+/* Parses ev's message.  ef must already hold ev's built-in fields
+ * (event_fields_from_syslog).  On a match adds the parser's fields and
+ * constants, sets ef->parser and ef->logsource, and returns the parser's
+ * index; otherwise sets ef->logsource from the program's default log source
+ * (if any pack declares one) and returns -1. */
+int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct vigil_event *ev,
+                     struct event_fields *ef);
+
+unsigned parser_set_count(const struct parser_set *ps);
+const char *parser_set_name(const struct parser_set *ps, unsigned idx);   /* "openssh/failed_password" */
+
+#endif
