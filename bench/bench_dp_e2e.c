@@ -155,8 +155,8 @@ int main(int argc, char **argv)
     int port = ring ? rte_eth_from_ring(ring) : -1;
     struct cfg_port pc = {.name = "bench_ring", .rx_queues = 1, .rx_descriptors = 1024};
     char err[256];
-    bool rss;
-    if (port < 0 || port_setup(&pc, (uint16_t)port, pool, &rss, err, sizeof err)) {
+    bool rss, l4;
+    if (port < 0 || port_setup(&pc, (uint16_t)port, pool, &rss, &l4, err, sizeof err)) {
         fprintf(stderr, "bench_dp_e2e: cannot create the ring port: %s\n", port < 0 ? rte_strerror(rte_errno) : err);
         return 1;
     }
@@ -177,8 +177,8 @@ int main(int argc, char **argv)
         return 1;
     }
     struct worker_env env = {.listen = listen, .senders = senders, .syslog_max_message = 65535, .tap = tap,
-                             .stop = &stop, .burst = 32, .reasm = {.max_flows = 4096, .timeout_ms = 2000}};
-    worker_clock_init(&env.clock);
+                             .stop = &stop, .burst = 32,
+                             .reasm = {.max_flows = 1024, .timeout_ms = 2000, .max_fragments = 1024}};
     static struct worker w;
     if (worker_init(&w, 0, 1, &env, &sb.workers[0])) {
         fprintf(stderr, "bench_dp_e2e: worker init failed\n");

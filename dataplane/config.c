@@ -245,11 +245,16 @@ static int f_port_device(struct loader *L, const char *key, yaml_node_t *v, void
         p->is_vdev = true;
         return 0;
     }
-    unsigned d, b, s, fn;
+    /* The EAL names PCI ports 0000:03:00.0 (lower case, with domain): write
+     * the address that way so the port is found by name after probing. */
+    unsigned d = 0, b, s, fn;
     char tail;
-    if (sscanf(p->device, "%x:%x:%x.%x%c", &d, &b, &s, &fn, &tail) == 4 ||
-        sscanf(p->device, "%x:%x.%x%c", &b, &s, &fn, &tail) == 3)
+    if ((sscanf(p->device, "%x:%x:%x.%x%c", &d, &b, &s, &fn, &tail) == 4 ||
+         sscanf(p->device, "%x:%x.%x%c", &b, &s, &fn, &tail) == 3) &&
+        d <= 0xFFFF && b <= 0xFF && s <= 0x1F && fn <= 7) {
+        snprintf(p->device, sizeof p->device, "%04x:%02x:%02x.%x", d, b, s, fn);
         return 0;
+    }
     return fail(L, v, key, "'%s' is neither a PCI address (0000:03:00.0) nor a vdev "
                 "(net_pcap0,rx_pcap=FILE; net_null0; ...)", p->device);
 }
@@ -474,10 +479,21 @@ static int f_reasm_timeout(struct loader *L, const char *key, yaml_node_t *v, vo
     return 0;
 }
 
+static int f_reasm_frags(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    unsigned long x = 0;
+    if (get_uint(L, v, key, 64, 1u << 22, &x))
+        return -1;
+    ((struct vigil_config *)obj)->reasm.max_fragments = (uint32_t)x;
+    return 0;
+}
+
 static int f_reasm(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    static const struct field f[] = {
-        {"max_flows", f_reasm_flows}, {"timeout_ms", f_reasm_timeout}, {0}};
+    static const struct field f[] = {{"max_flows", f_reasm_flows},
+                                     {"timeout_ms", f_reasm_timeout},
+                                     {"max_fragments", f_reasm_frags},
+                                     {0}};
     return walk_map(L, v, key, f, obj, NULL);
 }
 
@@ -635,9 +651,76 @@ static int f_stats_path(struct loader *L, const char *key, yaml_node_t *v, void 
     return get_string(L, v, key, c->stats_path, sizeof c->stats_path);
 }
 
+static int f_rules_stats_path(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    return get_string(L, v, key, c->rules_stats_path, sizeof c->rules_stats_path);
+}
+
 static int f_stats(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    static const struct field f[] = {{"path", f_stats_path}, {0}};
+    static const struct field f[] = {{"path", f_stats_path}, {"rules_path", f_rules_stats_path}, {0}};
+    return walk_map(L, v, key, f, obj, NULL);
+}
+
+/* ---- engine --------------------------------------------------------------- */
+
+static int f_eng_parsers(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct ruleset_config *e = &((struct vigil_config *)obj)->engine;
+    return get_string(L, v, key, e->parsers_dir, sizeof e->parsers_dir);
+}
+
+static int f_eng_rules(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct ruleset_config *e = &((struct vigil_config *)obj)->engine;
+    return get_string(L, v, key, e->rules_dir, sizeof e->rules_dir);
+}
+
+static int f_eng_fieldmap(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct ruleset_config *e = &((struct vigil_config *)obj)->engine;
+    return get_string(L, v, key, e->fieldmap, sizeof e->fieldmap);
+}
+
+static int f_eng_compiled(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct ruleset_config *e = &((struct vigil_config *)obj)->engine;
+    return get_string(L, v, key, e->compiled_path, sizeof e->compiled_path);
+}
+
+#define ENGINE_UINT(fn, member, lo, hi)                                              \
+    static int fn(struct loader *L, const char *key, yaml_node_t *v, void *obj)      \
+    {                                                                                \
+        unsigned long x = 0;                                                         \
+        if (get_uint(L, v, key, lo, hi, &x))                                         \
+            return -1;                                                               \
+        ((struct vigil_config *)obj)->engine.member = (unsigned)x;                   \
+        return 0;                                                                    \
+    }
+ENGINE_UINT(f_eng_max_fields, max_fields, 8, FIELDS_HARD_MAX)
+ENGINE_UINT(f_eng_excerpt, excerpt_max, 0, SIGNAL_EXCERPT_MAX)
+ENGINE_UINT(f_eng_max_matches, max_matches, 1, 256)
+ENGINE_UINT(f_eng_max_parsers, parser_limits.max_parsers, 1, 100000)
+ENGINE_UINT(f_eng_tpl_fields, parser_limits.max_fields, 1, FIELDS_HARD_MAX)
+ENGINE_UINT(f_eng_max_rules, detect_limits.max_rules, 1, 1000000)
+ENGINE_UINT(f_eng_max_patterns, detect_limits.max_patterns, 1, 10000000)
+
+static int f_engine(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    static const struct field f[] = {{"parsers", f_eng_parsers},
+                                     {"rules", f_eng_rules},
+                                     {"fieldmap", f_eng_fieldmap},
+                                     {"compiled", f_eng_compiled},
+                                     {"max_fields_per_event", f_eng_max_fields},
+                                     {"excerpt_bytes", f_eng_excerpt},
+                                     {"max_matches_per_event", f_eng_max_matches},
+                                     {"max_parsers", f_eng_max_parsers},
+                                     {"max_fields_per_template", f_eng_tpl_fields},
+                                     {"max_rules", f_eng_max_rules},
+                                     {"max_patterns", f_eng_max_patterns},
+                                     {0}};
+    ((struct vigil_config *)obj)->engine_enabled = true;
     return walk_map(L, v, key, f, obj, NULL);
 }
 
@@ -685,6 +768,16 @@ static int validate(struct loader *L, yaml_node_t *root)
                             "rx_queues: %u", i, rx->queue, c->ports[rx->port].name,
                             c->ports[rx->port].rx_queues);
         }
+    /* Every rx descriptor holds an mbuf, plus each worker's burst in flight and
+     * each lcore's mempool cache: with less the NIC starves at start. */
+    unsigned long need = (unsigned long)(c->n_workers + 1) * c->mbuf_cache_size +
+                         (unsigned long)c->n_workers * c->burst_size + 256;
+    for (unsigned p = 0; p < c->n_ports; p++)
+        need += (unsigned long)c->ports[p].rx_queues * c->ports[p].rx_descriptors;
+    if (c->mbuf_pool_size < need)
+        return fail(L, root, "mbufs.pool_size", "%u mbufs cannot fill every rx ring and keep bursts in "
+                    "flight: at least %lu are needed (rx_descriptors x queues + workers x (burst_size + "
+                    "cache_size) + 256)", c->mbuf_pool_size, need);
     return 0;
 }
 
@@ -697,9 +790,12 @@ static void set_defaults(struct vigil_config *c)
     c->burst_size = 32;
     c->reasm.max_flows = 4096;
     c->reasm.timeout_ms = 2000;
+    c->reasm.max_fragments = 8192;
     c->syslog_max_message = 65535;
     c->allow_any_sender = true;
     snprintf(c->stats_path, sizeof c->stats_path, "/dev/shm/vigil-dp.stats");
+    snprintf(c->rules_stats_path, sizeof c->rules_stats_path, "/dev/shm/vigil-dp.rules.json");
+    ruleset_config_defaults(&c->engine);
 }
 
 int config_load(const char *path, struct vigil_config *cfg, char *err, size_t errlen)
@@ -737,7 +833,8 @@ int config_load(const char *path, struct vigil_config *cfg, char *err, size_t er
     static const struct field top[] = {
         {"eal", f_eal},         {"ports", f_ports},       {"workers", f_workers},
         {"mbufs", f_mbufs},     {"burst_size", f_burst},  {"reassembly", f_reasm},
-        {"syslog", f_syslog},   {"stats", f_stats},       {0}};
+        {"syslog", f_syslog},   {"stats", f_stats},       {"engine", f_engine},
+        {0}};
     yaml_node_t *root = yaml_document_get_root_node(&L.doc);
     int rc;
     if (!root)

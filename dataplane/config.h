@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "dataplane/reasm.h"
+#include "engine/ruleset.h"
 #include "engine/event.h"
 
 #define CFG_MAX_PORTS          32
@@ -86,6 +87,10 @@ struct vigil_config {
     unsigned n_sources;
 
     char stats_path[PATH_MAX];
+    char rules_stats_path[PATH_MAX];   /* per-parser / per-rule counters, JSON, rewritten each second */
+
+    bool engine_enabled;               /* engine section present */
+    struct ruleset_config engine;      /* parser packs, rules, limits */
 };
 
 /* Loads and validates path into *cfg (zeroed first).  Returns 0, or -1 with a

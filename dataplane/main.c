@@ -7,6 +7,8 @@
  * on SIGINT/SIGTERM stops the workers and prints the final counters.
  */
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +26,9 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
 
 #include "dataplane/config.h"
 #include "dataplane/port.h"
@@ -32,15 +36,90 @@
 #include "dataplane/stats.h"
 #include "dataplane/tap.h"
 #include "dataplane/worker.h"
+#include "engine/ruleset.h"
 
 #define DEFAULT_CONFIG "/etc/vigil/vigil.yaml"
 
 static volatile int stop_requested;
+static volatile int reload_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_requested = 1;
+}
+
+/* ---- rulesets ----------------------------------------------------------------
+ * The workers read `current` once per burst.  A reload compiles a new ruleset
+ * in a control thread (Hyperscan compiles take seconds and must not stall the
+ * main lcore), the main lcore publishes it, waits until every worker has
+ * passed a quiescent state (RCU), and only then frees the old one: no packet
+ * waits, none is processed twice, none sees a half-built ruleset. */
+static const struct ruleset *current;
+
+struct reload {
+    pthread_t thread;
+    int running;
+    volatile int done;          /* set by the thread when result/diag are ready */
+    struct ruleset *result;     /* NULL: the load failed */
+    struct diag diag;
+    const struct ruleset_config *cfg;
+    unsigned n_workers;
+};
+
+static struct ruleset *load_ruleset(const struct ruleset_config *cfg, unsigned n_workers, struct diag *d)
+{
+    struct ruleset *rs;
+    if (ruleset_load(cfg, &rs, d))
+        return NULL;
+    if (ruleset_attach_workers(rs, n_workers)) {
+        diag_add(d, DIAG_ERROR, "", 0, "", "out of memory for %u workers' rule state", n_workers);
+        ruleset_free(rs);
+        return NULL;
+    }
+    return rs;
+}
+
+static void *reload_thread(void *arg)
+{
+    struct reload *r = arg;
+    r->result = load_ruleset(r->cfg, r->n_workers, &r->diag);
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void publish_ruleset(struct ruleset *rs, struct rte_rcu_qsbr *qs, struct stats_block *sb)
+{
+    const struct ruleset *old = current;
+    __atomic_store_n(&current, rs, __ATOMIC_RELEASE);
+    if (old) {
+        uint64_t token = rte_rcu_qsbr_start(qs);
+        rte_rcu_qsbr_check(qs, token, true);
+        ruleset_free((struct ruleset *)old);
+        sb->hdr->ruleset_swaps++;
+    }
+    sb->hdr->ruleset_hash = rs->hash;
+}
+
+/* Rewrites the per-parser and per-rule counters file (tmp + rename, so a
+ * reader never sees half of it). */
+static void write_rules_stats(const char *path)
+{
+    const struct ruleset *rs = current;
+    if (!rs || !path[0])
+        return;
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    ruleset_print_counters_json(rs, f);
+    if (fclose(f) == 0)
+        rename(tmp, path);
+    else
+        unlink(tmp);
 }
 
 struct options {
@@ -225,10 +304,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-dp: %s\n", err);
         return 1;
     }
+    struct ruleset *initial = NULL;
+    if (cfg.engine_enabled && !opt.show_stats) {
+        struct diag d;
+        diag_init(&d);
+        initial = load_ruleset(&cfg.engine, cfg.n_workers, &d);
+        diag_print(&d, stderr);
+        int errors = (int)d.errors;
+        diag_free(&d);
+        if (!initial) {
+            fprintf(stderr, "vigil-dp: no usable ruleset (engine section of %s)\n", opt.config);
+            config_free(&cfg);
+            return 1;
+        }
+        fprintf(stderr, "vigil-dp: ruleset %016llx: %u parsers, %u rules (%u databases compiled, %u reused)%s\n",
+                (unsigned long long)initial->hash, initial->parsers ? parser_set_count(initial->parsers) : 0,
+                initial->rules ? detect_rule_count(initial->rules) : 0, initial->compiled, initial->reused,
+                errors ? "; the files with errors above were left out" : "");
+        if (opt.check_only && errors) {
+            ruleset_free(initial);
+            config_free(&cfg);
+            return 1;
+        }
+    }
     if (opt.check_only) {
-        printf("%s: configuration is valid (%u port%s, %u worker%s, syslog on %u port%s)\n", opt.config,
+        printf("%s: configuration is valid (%u port%s, %u worker%s, syslog on %u port%s%s)\n", opt.config,
                cfg.n_ports, cfg.n_ports == 1 ? "" : "s", cfg.n_workers, cfg.n_workers == 1 ? "" : "s",
-               cfg.n_syslog_ports, cfg.n_syslog_ports == 1 ? "" : "s");
+               cfg.n_syslog_ports, cfg.n_syslog_ports == 1 ? "" : "s", initial ? ", rules valid" : "");
+        ruleset_free(initial);
         config_free(&cfg);
         return 0;
     }
@@ -263,6 +366,9 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    /* A tap on a pipe that closes (vigil-dp --tap - | head) must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
     struct stats_block sb = {.fd = -1};
@@ -273,6 +379,8 @@ int main(int argc, char **argv)
     static uint16_t port_ids[CFG_MAX_PORTS];
     unsigned ports_up = 0;
     uint8_t *listen = NULL;
+    struct rte_rcu_qsbr *qs = NULL;
+    static struct reload reload;
     FILE *report = opt.tap && !strcmp(opt.tap, "-") ? stderr : stdout;
 
     int e = stats_create(&sb, cfg.stats_path, cfg.n_workers, cfg.n_ports);
@@ -292,19 +400,22 @@ int main(int argc, char **argv)
         goto out;
     }
     for (unsigned i = 0; i < cfg.n_ports; i++) {
-        bool rss;
+        bool rss, l4_hash;
         if (port_resolve(&cfg.ports[i], &port_ids[i])) {
             fprintf(stderr, "vigil-dp: port '%s': device '%s' was not found by the EAL\n", cfg.ports[i].name,
                     cfg.ports[i].device);
             goto out;
         }
-        if (port_setup(&cfg.ports[i], port_ids[i], pool, &rss, err, sizeof err)) {
+        if (port_setup(&cfg.ports[i], port_ids[i], pool, &rss, &l4_hash, err, sizeof err)) {
             fprintf(stderr, "vigil-dp: %s\n", err);
             goto out;
         }
         ports_up = i + 1;
         fprintf(stderr, "vigil-dp: port '%s' up: %u rx queue%s%s\n", cfg.ports[i].name, cfg.ports[i].rx_queues,
-                cfg.ports[i].rx_queues == 1 ? "" : "s", rss ? ", RSS on IP+UDP" : "");
+                cfg.ports[i].rx_queues == 1 ? "" : "s", rss ? ", RSS on IP addresses" : "");
+        if (rss && l4_hash)
+            fprintf(stderr, "vigil-dp: note: port '%s' has a separate UDP hash type; RSS hashes IP addresses "
+                    "only, so check that its queues all receive traffic\n", cfg.ports[i].name);
     }
 
     if (!(senders = senders_create(&cfg, (int)rte_socket_id(), err, sizeof err))) {
@@ -320,17 +431,27 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    struct worker_env env = {.listen = listen, .senders = senders,
-                             .syslog_max_message = cfg.syslog_max_message, .tap = tap,
-                             .stop = &stop_requested, .burst = cfg.burst_size, .reasm = cfg.reasm};
-    worker_clock_init(&env.clock);
+    if (initial) {
+        qs = rte_zmalloc("vigil_rcu", rte_rcu_qsbr_get_memsize(cfg.n_workers), RTE_CACHE_LINE_SIZE);
+        if (!qs || rte_rcu_qsbr_init(qs, cfg.n_workers)) {
+            fprintf(stderr, "vigil-dp: cannot set up RCU for %u workers\n", cfg.n_workers);
+            goto out;
+        }
+        publish_ruleset(initial, qs, &sb);
+        initial = NULL;
+    }
+    static struct worker_env env;
+    env = (struct worker_env){.listen = listen, .senders = senders, .syslog_max_message = cfg.syslog_max_message,
+                              .tap = tap, .stop = &stop_requested, .burst = cfg.burst_size, .reasm = cfg.reasm,
+                              .ruleset = qs ? &current : NULL, .qs = qs};
     for (unsigned i = 0; i < cfg.n_workers; i++) {
         const struct cfg_worker *cw = &cfg.workers[i];
         struct worker *w = &workers[i];
         sb.hdr->worker_lcore[i] = cw->lcore;
         if (worker_init(w, i, cw->lcore, &env, &sb.workers[i])) {
-            fprintf(stderr, "vigil-dp: worker %u: out of memory for reassembly (%u flows); lower "
-                    "reassembly.max_flows or raise -m\n", i, cfg.reasm.max_flows);
+            fprintf(stderr, "vigil-dp: worker %u: out of memory for reassembly (%u flows, %u fragment mbufs); "
+                    "lower reassembly.max_flows / max_fragments or raise -m in eal.args\n", i, cfg.reasm.max_flows,
+                    cfg.reasm.max_fragments);
             goto out;
         }
         w->n_rx = cw->n_rx;
@@ -345,33 +466,70 @@ int main(int argc, char **argv)
     sb.hdr->started_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     sb.hdr->running = 1;
     uint64_t launch_tsc = rte_rdtsc();
+    int launch_failed = 0;
     for (unsigned i = 0; i < cfg.n_workers; i++) {
         int lrc = rte_eal_remote_launch(worker_loop, &workers[i], workers[i].lcore);
         if (lrc) {
             fprintf(stderr, "vigil-dp: cannot launch worker on lcore %u: %s\n", workers[i].lcore,
                     rte_strerror(-lrc));
             stop_requested = 1;
+            launch_failed = 1;
             break;
         }
     }
     fprintf(stderr, "vigil-dp: %u worker%s running; stats in %s\n", cfg.n_workers,
             cfg.n_workers == 1 ? "" : "s", cfg.stats_path);
 
+    unsigned ticks = 0;
     while (!stop_requested) {
         struct timespec nap = {0, 50 * 1000 * 1000};
         nanosleep(&nap, NULL);
         update_port_stats(port_ids, ports_up, &sb);
-        if (opt.idle_exit_ms && all_idle(workers, cfg.n_workers, launch_tsc, opt.idle_exit_ms))
+        if (++ticks % 20 == 0)
+            write_rules_stats(cfg.rules_stats_path);
+        if (reload_requested && !reload.running) {
+            reload_requested = 0;
+            if (!qs) {
+                fprintf(stderr, "vigil-dp: SIGHUP ignored: no engine section in %s\n", opt.config);
+            } else {
+                diag_init(&reload.diag);
+                reload.cfg = &cfg.engine;
+                reload.n_workers = cfg.n_workers;
+                reload.done = 0;
+                reload.running = pthread_create(&reload.thread, NULL, reload_thread, &reload) == 0;
+                if (!reload.running)
+                    sb.hdr->ruleset_reload_failed++;
+            }
+        }
+        if (reload.running && __atomic_load_n(&reload.done, __ATOMIC_ACQUIRE)) {
+            pthread_join(reload.thread, NULL);
+            reload.running = 0;
+            diag_print(&reload.diag, stderr);
+            diag_free(&reload.diag);
+            if (reload.result) {
+                write_rules_stats(cfg.rules_stats_path); /* the old ruleset's last counters */
+                publish_ruleset(reload.result, qs, &sb);
+                fprintf(stderr, "vigil-dp: ruleset %016llx now active (reload %llu)\n",
+                        (unsigned long long)current->hash, (unsigned long long)sb.hdr->ruleset_swaps);
+            } else {
+                sb.hdr->ruleset_reload_failed++;
+                fprintf(stderr, "vigil-dp: reload failed; the previous ruleset stays active\n");
+            }
+        }
+        if (opt.idle_exit_ms && !reload.running && all_idle(workers, cfg.n_workers, launch_tsc, opt.idle_exit_ms))
             stop_requested = 1;
     }
     rte_eal_mp_wait_lcore();
+    for (unsigned i = 0; i < cfg.n_workers; i++)
+        worker_drain(&workers[i]);
     update_port_stats(port_ids, ports_up, &sb);
-    rc = 0;
+    write_rules_stats(cfg.rules_stats_path);
+    rc = launch_failed;
 
 out:
     if (sb.hdr) {
         sb.hdr->running = 0;
-        if (rc == 0) {
+        if (sb.hdr->started_unix_ns) {
             if (opt.stats_json)
                 stats_print_json(&sb, report);
             else
@@ -379,6 +537,14 @@ out:
         }
     }
     tap_close(tap);
+    if (reload.running) {
+        pthread_join(reload.thread, NULL);
+        ruleset_free(reload.result);
+        diag_free(&reload.diag);
+    }
+    ruleset_free((struct ruleset *)current);
+    ruleset_free(initial);
+    rte_free(qs);
     for (unsigned i = 0; i < cfg.n_workers; i++)
         worker_fini(&workers[i]);
     for (unsigned i = 0; i < ports_up; i++)

@@ -9,7 +9,7 @@
 #ifndef VIGIL_DATAPLANE_PKT_DECODE_H
 #define VIGIL_DATAPLANE_PKT_DECODE_H
 
-#include <stddef.h>   /* engine/event.h uses NULL without including it */
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/event.h"

@@ -17,8 +17,9 @@ int port_resolve(const struct cfg_port *p, uint16_t *port_id)
 }
 
 int port_setup(const struct cfg_port *p, uint16_t port_id, struct rte_mempool *pool,
-               bool *rss_enabled, char *err, size_t errlen)
+               bool *rss_enabled, bool *udp_type_exists, char *err, size_t errlen)
 {
+    *udp_type_exists = false;
     struct rte_eth_dev_info info;
     int rc = rte_eth_dev_info_get(port_id, &info);
     if (rc) {
@@ -34,13 +35,19 @@ int port_setup(const struct cfg_port *p, uint16_t port_id, struct rte_mempool *p
     memset(&conf, 0, sizeof conf);
     *rss_enabled = false;
     if (p->rx_queues > 1) {
-        uint64_t want = RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP;
-        uint64_t hf = want & info.flow_type_rss_offloads;
+        /* Hash on IP addresses only (the IPv4/IPv6 hash types, no UDP type):
+         * fragments carry no UDP ports, and every fragment of a datagram must
+         * reach the worker that reassembles it.  A NIC that hashes UDP only
+         * when a UDP type is enabled puts such traffic on queue 0; the
+         * per-queue counters show it. */
+        uint64_t hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
         if (!hf) {
-            snprintf(err, errlen, "port '%s' (%s) cannot spread packets across queues (no RSS): "
-                     "set rx_queues: 1 for it", p->name, info.driver_name);
+            snprintf(err, errlen, "port '%s' (%s) cannot spread packets across queues by IP address (no "
+                     "RSS): set rx_queues: 1 for it", p->name, info.driver_name);
             return -1;
         }
+        if (info.flow_type_rss_offloads & (RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP))
+            *udp_type_exists = true;
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = hf;
         *rss_enabled = true;
@@ -60,6 +67,7 @@ int port_setup(const struct cfg_port *p, uint16_t port_id, struct rte_mempool *p
         if (rc) {
             snprintf(err, errlen, "port '%s': rx queue %u setup failed: %s", p->name, q,
                      rte_strerror(-rc));
+            (void)rte_eth_dev_close(port_id);
             return -1;
         }
     }
@@ -68,12 +76,14 @@ int port_setup(const struct cfg_port *p, uint16_t port_id, struct rte_mempool *p
                                     NULL);
         if (rc) {
             snprintf(err, errlen, "port '%s': tx queue setup failed: %s", p->name, rte_strerror(-rc));
+            (void)rte_eth_dev_close(port_id);
             return -1;
         }
     }
     rc = rte_eth_dev_start(port_id);
     if (rc) {
         snprintf(err, errlen, "port '%s': start failed: %s", p->name, rte_strerror(-rc));
+        (void)rte_eth_dev_close(port_id);
         return -1;
     }
     /* Not every vdev implements promiscuous mode (net_pcap files do not need it). */

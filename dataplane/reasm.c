@@ -43,8 +43,11 @@
 
 struct reasm {
     struct rte_ip_frag_tbl *tbl;
+    struct rte_mempool *pool;      /* the only mbufs the table ever holds */
     struct rte_ip_frag_death_row dr;
 };
+
+static unsigned pool_seq;
 
 struct reasm *reasm_create(const struct reasm_config *cfg, int socket_id)
 {
@@ -62,12 +65,22 @@ struct reasm *reasm_create(const struct reasm_config *cfg, int socket_id)
     uint64_t max_cycles = (rte_get_tsc_hz() + 999) / 1000 * cfg->timeout_ms;
     r->tbl = rte_ip_frag_table_create(bucket_num, REASM_BUCKET_ENTRIES, cfg->max_flows, max_cycles,
                                       socket_id);
-    if (!r->tbl) {
-        rte_free(r);
+    uint32_t n_mbufs = cfg->max_fragments ? cfg->max_fragments : cfg->max_flows * 4;
+    char name[RTE_MEMPOOL_NAMESIZE];
+    snprintf(name, sizeof name, "vigil_reasm_%u", __atomic_fetch_add(&pool_seq, 1, __ATOMIC_RELAXED));
+    /* No per-lcore cache: reasm_held() is exact and nothing hides in a cache. */
+    r->pool = rte_pktmbuf_pool_create(name, n_mbufs, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket_id);
+    if (!r->tbl || !r->pool) {
+        reasm_destroy(r);
         rte_errno = ENOMEM;
         return NULL;
     }
     return r;
+}
+
+unsigned reasm_held(const struct reasm *r)
+{
+    return rte_mempool_in_use_count(r->pool);
 }
 
 void reasm_destroy(struct reasm *r)
@@ -75,7 +88,9 @@ void reasm_destroy(struct reasm *r)
     if (!r)
         return;
     rte_ip_frag_free_death_row(&r->dr, 0);
-    rte_ip_frag_table_destroy(r->tbl);   /* frees the mbufs still held */
+    if (r->tbl)
+        rte_ip_frag_table_destroy(r->tbl);   /* frees the mbufs still held */
+    rte_mempool_free(r->pool);
     rte_free(r);
 }
 
@@ -95,16 +110,25 @@ static void drop_now(struct rte_mbuf *m, struct worker_counters *c)
     rte_pktmbuf_free(m);
 }
 
-struct rte_mbuf *reasm_feed(struct reasm *r, struct rte_mbuf *m, const struct pkt_info *pi,
+struct rte_mbuf *reasm_feed(struct reasm *r, const struct rte_mbuf *rx, const struct pkt_info *pi,
                             uint64_t now_tsc, struct worker_counters *c)
 {
     if (r->dr.cnt > RTE_IP_FRAG_DEATH_ROW_MBUF_LEN - REASM_DR_HEADROOM)
         flush_death_row(r, c);
 
+    if (pi->kind == PKT_KIND_IPV4_FRAG)
+        c->frag_ipv4_fragments++;
+    else if (pi->kind == PKT_KIND_IPV6_FRAG)
+        c->frag_ipv6_fragments++;
+    struct rte_mbuf *m = rte_pktmbuf_copy(rx, r->pool, 0, UINT32_MAX);
+    if (!m) {
+        c->frag_no_mbuf++;
+        c->frag_dropped++;
+        return NULL;
+    }
     struct rte_mbuf *out;
     m->l2_len = pi->l2_len;
     if (pi->kind == PKT_KIND_IPV4_FRAG) {
-        c->frag_ipv4_fragments++;
         m->l3_len = pi->l3_len;
         /* rte_ip_frag reads the headers through plain pointers. */
         if (rte_pktmbuf_data_len(m) < (uint32_t)pi->l2_len + pi->l3_len) {
@@ -121,7 +145,6 @@ struct rte_mbuf *reasm_feed(struct reasm *r, struct rte_mbuf *m, const struct pk
             ip->hdr_checksum = rte_ipv4_cksum(ip);
         }
     } else if (pi->kind == PKT_KIND_IPV6_FRAG) {
-        c->frag_ipv6_fragments++;
         /* DPDK's l3_len includes the fragment header (see pkt_decode.h). */
         m->l3_len = pi->l3_len + IPV6_FRAG_HDR_LEN;
         if (rte_pktmbuf_data_len(m) < (uint32_t)pi->frag_hdr_off + IPV6_FRAG_HDR_LEN ||
@@ -146,6 +169,22 @@ void reasm_tick(struct reasm *r, uint64_t now_tsc, struct worker_counters *c)
 {
     /* Expiry stops by itself when the death row is full, so one tick frees at
      * most one death row; what is left expires on the next tick. */
-    rte_ip_frag_table_del_expired_entries(r->tbl, &r->dr, now_tsc);
     flush_death_row(r, c);
+    rte_ip_frag_table_del_expired_entries(r->tbl, &r->dr, now_tsc);
+    c->frag_timeout += r->dr.cnt;
+    flush_death_row(r, c);
+}
+
+void reasm_drain(struct reasm *r, struct worker_counters *c)
+{
+    /* Far enough in the future that every entry is past its timeout. */
+    uint64_t later = rte_rdtsc() + (uint64_t)3600 * rte_get_tsc_hz();
+    flush_death_row(r, c);
+    while (reasm_held(r) > 0) {
+        rte_ip_frag_table_del_expired_entries(r->tbl, &r->dr, later);
+        if (r->dr.cnt == 0)
+            break;
+        c->frag_timeout += r->dr.cnt;
+        flush_death_row(r, c);
+    }
 }

@@ -23,8 +23,9 @@ struct senders {
     bool allow_any;
     struct rte_lpm *lpm4;
     struct rte_lpm6 *lpm6;
-    struct tz_zone **zones;
+    struct tz_zone **zones;          /* distinct zones */
     unsigned n_zones;
+    unsigned *zone_of_source;        /* syslog.sources[i] -> zones[] index */
 };
 
 #define NH_ALLOWED 1u
@@ -92,9 +93,10 @@ static unsigned count_family(const struct vigil_config *cfg, uint8_t family)
 struct senders *senders_create(const struct vigil_config *cfg, int socket_id, char *err, size_t errlen)
 {
     struct senders *s = calloc(1, sizeof *s);
-    if (!s || !(s->zones = calloc(cfg->n_sources + 1, sizeof *s->zones))) {
+    if (!s || !(s->zones = calloc(cfg->n_sources + 1, sizeof *s->zones)) ||
+        !(s->zone_of_source = calloc(cfg->n_sources + 1, sizeof *s->zone_of_source))) {
         snprintf(err, errlen, "out of memory");
-        free(s);
+        senders_destroy(s);
         return NULL;
     }
     s->allow_any = cfg->allow_any_sender;
@@ -103,7 +105,8 @@ struct senders *senders_create(const struct vigil_config *cfg, int socket_id, ch
     char name[RTE_LPM_NAMESIZE];
     if (n4) {
         snprintf(name, sizeof name, "senders4_%u", seq);
-        struct rte_lpm_config c = {.max_rules = 2 * n4, .number_tbl8s = 256};
+        /* Each prefix longer than /24 may need a tbl8 group of its own. */
+        struct rte_lpm_config c = {.max_rules = 2 * n4, .number_tbl8s = n4 + 256};
         s->lpm4 = rte_lpm_create(name, socket_id, &c);
     }
     if (n6) {
@@ -117,14 +120,22 @@ struct senders *senders_create(const struct vigil_config *cfg, int socket_id, ch
         senders_destroy(s);
         return NULL;
     }
+    /* One zone object per distinct name: an IANA zone takes milliseconds to load. */
     for (unsigned i = 0; i < cfg->n_sources; i++) {
+        unsigned j;
+        for (j = 0; j < s->n_zones; j++)
+            if (!strcmp(tz_zone_name(s->zones[j]), cfg->sources[i].timezone))
+                break;
+        s->zone_of_source[i] = j;
+        if (j < s->n_zones)
+            continue;
         char why[160];
-        if (tz_zone_load(cfg->sources[i].timezone, &s->zones[i], why, sizeof why)) {
+        if (tz_zone_load(cfg->sources[i].timezone, &s->zones[j], why, sizeof why)) {
             snprintf(err, errlen, "syslog.sources[%u].timezone: %s", i, why);
             senders_destroy(s);
             return NULL;
         }
-        s->n_zones = i + 1;
+        s->n_zones = j + 1;
     }
     for (unsigned i = 0; i < cfg->n_allowed + cfg->n_sources; i++) {
         const struct cfg_cidr *p = i < cfg->n_allowed ? &cfg->allowed[i] : &cfg->sources[i - cfg->n_allowed].cidr;
@@ -148,6 +159,7 @@ void senders_destroy(struct senders *s)
     for (unsigned i = 0; i < s->n_zones; i++)
         tz_zone_free(s->zones[i]);
     free(s->zones);
+    free(s->zone_of_source);
     free(s);
 }
 
@@ -174,6 +186,14 @@ const struct tz_zone *senders_zone(const struct senders *s, const struct vigil_i
 {
     if (s->n_zones == 0)
         return NULL;
-    uint32_t z = lookup(s, ip) >> 1;
-    return z && z <= s->n_zones ? s->zones[z - 1] : NULL;
+    uint32_t src = lookup(s, ip) >> 1;   /* 1 + syslog.sources index */
+    return src ? s->zones[s->zone_of_source[src - 1]] : NULL;
+}
+
+bool senders_lookup(const struct senders *s, const struct vigil_ip *ip, const struct tz_zone **zone)
+{
+    uint32_t nh = s->n_zones || !s->allow_any ? lookup(s, ip) : 0;
+    uint32_t src = nh >> 1;
+    *zone = src && s->n_zones ? s->zones[s->zone_of_source[src - 1]] : NULL;
+    return s->allow_any || (nh & NH_ALLOWED);
 }

@@ -25,4 +25,8 @@ bool senders_allowed(const struct senders *s, const struct vigil_ip *ip);
  * syslog.sources entry, or NULL (UTC). */
 const struct tz_zone *senders_zone(const struct senders *s, const struct vigil_ip *ip);
 
+/* Both answers from one table lookup: returns senders_allowed(), and sets
+ * *zone to senders_zone(). */
+bool senders_lookup(const struct senders *s, const struct vigil_ip *ip, const struct tz_zone **zone);
+
 #endif

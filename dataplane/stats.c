@@ -135,6 +135,9 @@ void stats_print_text(const struct stats_block *sb, FILE *out)
 {
     struct worker_counters sum;
     stats_sum_workers(sb, &sum);
+    if (sb->hdr->ruleset_hash)
+        fprintf(out, "ruleset %016" PRIx64 " (%" PRIu64 " reloads, %" PRIu64 " failed)\n", sb->hdr->ruleset_hash,
+                sb->hdr->ruleset_swaps, sb->hdr->ruleset_reload_failed);
     fprintf(out, "totals (%u worker%s):\n", sb->hdr->n_workers, sb->hdr->n_workers == 1 ? "" : "s");
     print_worker_text(&sum, out, "  ");
     if (sb->hdr->n_workers > 1)
@@ -173,8 +176,10 @@ void stats_print_json(const struct stats_block *sb, FILE *out)
 {
     struct worker_counters sum;
     stats_sum_workers(sb, &sum);
-    fprintf(out, "{\"running\":%s,\"pid\":%d,\"totals\":{", sb->hdr->running ? "true" : "false",
-            sb->hdr->pid);
+    fprintf(out, "{\"running\":%s,\"pid\":%d,\"ruleset\":{\"hash\":\"%016" PRIx64 "\",\"swaps\":%" PRIu64
+                 ",\"reload_failed\":%" PRIu64 "},\"totals\":{",
+            sb->hdr->running ? "true" : "false", sb->hdr->pid, sb->hdr->ruleset_hash, sb->hdr->ruleset_swaps,
+            sb->hdr->ruleset_reload_failed);
     print_worker_json(&sum, out);
     fprintf(out, "},\"workers\":[");
     for (unsigned w = 0; w < sb->hdr->n_workers; w++) {

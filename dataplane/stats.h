@@ -21,6 +21,8 @@
 
 #define STATS_MAGIC   0x5649474c53544154ull   /* "VIGLSTAT" */
 #define STATS_VERSION 1
+#define STATS_MAX_WORKERS 64
+#define STATS_MAX_PORTS   32
 
 /* Worker counters, listed once: X(name, help).  Names are what operators see. */
 #define WORKER_COUNTERS(X)                                                        \
@@ -36,8 +38,10 @@
     X(frag_ipv6_fragments,   "IPv6 fragments received")                           \
     X(frag_reassembled,      "datagrams completed by reassembly")                 \
     X(frag_dropped,          "fragments freed without completing a datagram (timeout, table full, overlap, too many)") \
-    X(frag_linearize_failed, "reassembled datagrams too large for the linear buffer") \
+    X(frag_timeout,          "of frag_dropped: datagrams not complete within reassembly.timeout_ms") \
+    X(frag_no_mbuf,          "of frag_dropped: reassembly.max_fragments mbufs already held")  \
     X(drop_acl,              "datagrams from senders outside allowed_senders")   \
+    X(drop_acl_fragments,    "fragments from senders outside allowed_senders, dropped before reassembly") \
     X(drop_unknown_port,     "UDP datagrams to a port no listener owns")          \
     X(syslog_datagrams,      "datagrams handed to the syslog decoder")            \
     X(syslog_events,         "normalized syslog events produced")                 \
@@ -45,6 +49,9 @@
     X(syslog_rfc5424,        "events decoded as RFC 5424")                        \
     X(syslog_rfc3164,        "events decoded as RFC 3164 (and variants)")         \
     X(syslog_no_header,      "events with no PRI, timestamp or tag: all message") \
+    X(events_parsed,         "syslog events a parser claimed")                    \
+    X(events_unparsed,       "syslog events no parser claimed (still checked by keyword rules)") \
+    X(signals,               "detection signals produced (one per rule that fired)") \
     X(tap_dropped,           "events the debug tap could not write")
 
 struct worker_counters {
@@ -57,7 +64,7 @@ struct worker_counters {
     uint64_t last_rx_tsc;                       /* TSC of the last non-empty burst */
 } __attribute__((aligned(64)));
 
-/* Port counters, copied from rte_eth_stats by the main lcore about once a second. */
+/* Port counters, copied from rte_eth_stats by the main lcore every 50 ms. */
 #define PORT_COUNTERS(X)                                          \
     X(ipackets,  "packets the NIC/PMD received")                  \
     X(ibytes,    "bytes the NIC/PMD received")                    \
@@ -79,13 +86,13 @@ struct stats_header {
     uint32_t n_ports;
     uint32_t running;              /* 1 while vigil-dp runs, 0 after a clean exit */
     int32_t pid;
-    uint32_t worker_lcore[64];     /* lcore id of worker i */
+    uint32_t worker_lcore[STATS_MAX_WORKERS]; /* lcore id of worker i */
     uint64_t started_unix_ns;
     uint64_t tsc_hz;
+    uint64_t ruleset_hash;         /* the ruleset the workers run now (0 = none) */
+    uint64_t ruleset_swaps;        /* reloads published to the workers */
+    uint64_t ruleset_reload_failed;/* reloads that produced nothing usable (old ruleset kept) */
 } __attribute__((aligned(64)));
-
-#define STATS_MAX_WORKERS 64
-#define STATS_MAX_PORTS   32
 
 struct stats_block {
     struct stats_header *hdr;

@@ -10,6 +10,7 @@
 
 #include "dataplane/stats.h"
 #include "engine/event_json.h"
+#include "engine/signal.h"
 
 struct tap_buf {
     char *data;
@@ -77,11 +78,11 @@ void tap_flush(struct tap *t, unsigned w)
     b->used = 0;
 }
 
-void tap_write(struct tap *t, unsigned w, const struct vigil_event *ev, size_t payload_len,
-               struct worker_counters *c)
+void tap_write(struct tap *t, unsigned w, const struct vigil_event *ev, size_t payload_len, const char *extra,
+               size_t extra_len, struct worker_counters *c)
 {
     struct tap_buf *b = &t->bufs[w];
-    size_t need = VIGIL_EVENT_JSON_MAX(payload_len);
+    size_t need = VIGIL_EVENT_JSON_MAX(payload_len) + extra_len + 1;
     if (need > TAP_BUF_BYTES) {
         c->tap_dropped++;
         return;
@@ -93,6 +94,27 @@ void tap_write(struct tap *t, unsigned w, const struct vigil_event *ev, size_t p
         c->tap_dropped++;
         return;
     }
+    if (extra_len) {
+        /* The line ends "}\n": put ",extra" before that closing brace. */
+        char *end = b->data + b->used + n - 2;
+        *end++ = ',';
+        memcpy(end, extra, extra_len);
+        memcpy(end + extra_len, "}\n", 2);
+        n += extra_len + 1;
+    }
+    b->used += n;
+}
+
+void tap_write_signal(struct tap *t, unsigned w, const struct vigil_signal *sig, const struct rule_info *ri,
+                      struct worker_counters *c)
+{
+    struct tap_buf *b = &t->bufs[w];
+    size_t need = 4096 + 6 * sizeof sig->excerpt;
+    if (TAP_BUF_BYTES - b->used < need)
+        tap_flush(t, w);
+    size_t n = signal_json_render(sig, ri, b->data + b->used, TAP_BUF_BYTES - b->used);
+    if (n == 0)
+        c->tap_dropped++;
     b->used += n;
 }
 

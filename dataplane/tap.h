@@ -22,10 +22,18 @@ struct worker_counters;
 struct tap *tap_open(const char *path, unsigned n_workers, char *err, size_t errlen);
 
 /* Renders ev for worker w.  payload_len bounds the event's string bytes (all
- * its views point into one payload).  An event that cannot be written is
- * counted in c->tap_dropped. */
-void tap_write(struct tap *t, unsigned w, const struct vigil_event *ev, size_t payload_len,
-               struct worker_counters *c);
+ * its views point into one payload).  extra (extra_len bytes, may be 0) holds
+ * more JSON members to add at the top level: the parser and parsed fields.
+ * An event that cannot be written is counted in c->tap_dropped. */
+void tap_write(struct tap *t, unsigned w, const struct vigil_event *ev, size_t payload_len, const char *extra,
+               size_t extra_len, struct worker_counters *c);
+
+struct vigil_signal;
+struct rule_info;
+
+/* Writes one detection signal line (signal_json_render). */
+void tap_write_signal(struct tap *t, unsigned w, const struct vigil_signal *sig, const struct rule_info *ri,
+                      struct worker_counters *c);
 
 /* Writes out worker w's buffer. */
 void tap_flush(struct tap *t, unsigned w);

@@ -1,11 +1,12 @@
 /* The per-lcore packet loop of vigil-dp.
  *
  * A worker polls its rx queues, decodes each frame (pkt_decode), reassembles
- * fragments, applies the sender ACL, dispatches by UDP destination port, and
- * turns syslog datagrams into normalized events.  It owns all its state
- * (reassembly table, counters, linear buffer); the only shared things are
- * read-only (port table, sender tables) or per-worker slots (tap buffers), so
- * workers never lock or wait on each other.  Nothing on this path allocates.
+ * fragments, applies the sender ACL, dispatches by UDP destination port, turns
+ * syslog datagrams into normalized events, and runs the ruleset on them.  It
+ * owns all its state (reassembly table and pool, counters, buffers); what it
+ * shares is read-only (struct worker_env, the published ruleset) or a
+ * per-worker slot (tap buffer, ruleset worker state), so workers never lock or
+ * wait on each other.  Nothing on this path allocates.
  */
 #ifndef VIGIL_DATAPLANE_WORKER_H
 #define VIGIL_DATAPLANE_WORKER_H
@@ -16,9 +17,11 @@
 #include "dataplane/reasm.h"
 
 struct rte_mbuf;
-struct reasm;
+struct rte_rcu_qsbr;
+struct ruleset;
 struct senders;
 struct tap;
+struct vigil_signal;
 struct worker_counters;
 
 /* What a UDP destination port is for. */
@@ -27,64 +30,60 @@ enum listen_kind {
     LISTEN_SYSLOG,
 };
 
-/* Largest datagram a worker linearizes after reassembly (the IPv4/IPv6 limit). */
-#define WORKER_LINEAR_MAX (65535u + 64u)
-#define WORKER_MAX_BURST  512
+/* Largest datagram a worker linearizes (the IPv4/IPv6 limit plus L2). */
+#define WORKER_LINEAR_MAX  (65535u + 64u)
+#define WORKER_MAX_BURST   512
+#define WORKER_MAX_SIGNALS 64
+#define WORKER_TAP_EXTRA   (512u << 10)
 
-/* Maps wall-clock time onto the TSC once at start, so the loop reads time with
- * rdtsc instead of a syscall. */
-struct worker_clock {
-    uint64_t tsc0;
-    int64_t unix_ns0;
-    double ns_per_tsc;
-};
-
-/* What every worker shares (read-only) and how it is set up. */
+/* What every worker shares, read-only, for the life of the process. */
 struct worker_env {
     const uint8_t *listen;          /* 65536 entries of enum listen_kind, by UDP port */
     const struct senders *senders;
     uint32_t syslog_max_message;
     struct tap *tap;                /* NULL: no tap */
-    struct worker_clock clock;
     const volatile int *stop;       /* set by the main lcore to end the loop */
     uint16_t burst;
     struct reasm_config reasm;
+    /* The published ruleset (NULL: decode only).  Workers read it once per
+     * burst and report a quiescent state to qs after each poll round, so the
+     * main lcore knows when an old ruleset is no longer in use (RCU). */
+    const struct ruleset *const *ruleset;
+    struct rte_rcu_qsbr *qs;
 };
 
 struct worker {
     unsigned index;
     unsigned lcore;
-    uint16_t burst;
     unsigned n_rx;
     struct {
         uint16_t port_id;
         uint16_t queue;
     } rx[CFG_MAX_RX_PER_WORKER];
+    const struct worker_env *env;
 
-    const uint8_t *listen;          /* 65536 entries of enum listen_kind, by UDP port */
-    const struct senders *senders;
-    uint32_t syslog_max_message;
-    struct tap *tap;                /* NULL: no tap */
-    struct worker_clock clock;
-    const volatile int *stop;       /* set by the main lcore to end the loop */
-
+    const struct ruleset *rs;       /* the ruleset of the burst being handled */
+    int64_t now_ns;                 /* wall clock of the burst being handled */
     struct worker_counters *c;      /* this worker's slot in the stats block */
     struct reasm *reasm;
     uint8_t *linear;                /* WORKER_LINEAR_MAX bytes */
+    char *tap_extra;                /* WORKER_TAP_EXTRA bytes when the tap is on */
+    struct vigil_signal *signals;   /* WORKER_MAX_SIGNALS */
 };
 
-void worker_clock_init(struct worker_clock *clk);
-int64_t worker_clock_ns(const struct worker_clock *clk, uint64_t tsc);
-
-/* Sets up worker index on lcore from env, with its counters in c, and
- * allocates its reassembly table and linear buffer on the lcore's socket.
- * The caller fills rx[] and n_rx.  Returns 0, or -1 (rte_errno) when out of
- * memory; worker_fini() releases what was allocated either way. */
+/* Sets up worker index on lcore with env (which must outlive the worker) and
+ * its counters in c, and allocates its reassembly table, pool and buffers on
+ * the lcore's socket.  The caller fills rx[] and n_rx.  Returns 0, or -1
+ * (rte_errno) when out of memory; worker_fini() releases what was allocated
+ * either way. */
 int worker_init(struct worker *w, unsigned index, unsigned lcore, const struct worker_env *env,
                 struct worker_counters *c);
+/* Drops the fragments still in reassembly (counted), so counters add up;
+ * call after the worker stopped, before reading final counters. */
+void worker_drain(struct worker *w);
 void worker_fini(struct worker *w);
 
-/* lcore entry point (rte_eal_remote_launch): loops until *w->stop. */
+/* lcore entry point (rte_eal_remote_launch): loops until *env->stop. */
 int worker_loop(void *w);
 
 /* Handles one burst of received frames and frees them all.  Exposed for tests

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/detect.h"
+#include "engine/fields.h"
+#include "engine/signal.h"
 #include "engine/syslog.h"
 
 static const char *const anomaly_names[VIGIL_ANOM_COUNT] = {
@@ -151,34 +154,19 @@ static void put_str(struct out *o, const char *s, size_t len)
 
 static void put_vstr(struct out *o, struct vigil_str s) { put_str(o, s.ptr, s.len); }
 
-/* An SD-PARAM value with its RFC 5424 escapes (\" \\ \]) undone, then escaped for JSON. */
+/* An SD-PARAM value with its RFC 5424 escapes (\" \\ \]) undone, then escaped
+ * for JSON.  Unescaping shrinks a value, so it fits a buffer of its length. */
 static void put_sd_value(struct out *o, struct vigil_str v)
 {
-    char buf[1024];
-    put(o, "\"", 1);
+    static __thread char buf[65536];
     size_t b = 0;
-    for (uint32_t i = 0; i < v.len; i++) {
+    for (uint32_t i = 0; i < v.len && b < sizeof buf; i++) {
         char c = v.ptr[i];
         if (c == '\\' && i + 1 < v.len && (v.ptr[i + 1] == '"' || v.ptr[i + 1] == '\\' || v.ptr[i + 1] == ']'))
             c = v.ptr[++i];
         buf[b++] = c;
-        if (b == sizeof buf) {
-            size_t n = json_escape(buf, b, o->p, o->overflow ? 0 : (size_t)(o->end - o->p));
-            if (n == (size_t)-1) {
-                o->overflow = 1;
-                return;
-            }
-            o->p += n;
-            b = 0;
-        }
     }
-    size_t n = json_escape(buf, b, o->p, o->overflow ? 0 : (size_t)(o->end - o->p));
-    if (n == (size_t)-1) {
-        o->overflow = 1;
-        return;
-    }
-    o->p += n;
-    put(o, "\"", 1);
+    put_str(o, buf, b);
 }
 
 static void put_time(struct out *o, int64_t ns)
@@ -203,7 +191,6 @@ static void put_time(struct out *o, int64_t ns)
     else
         putf(o, ".%09" PRId64 "Z\"", frac);
 }
-
 static void put_ip(struct out *o, const struct vigil_ip *ip)
 {
     char buf[INET6_ADDRSTRLEN];
@@ -213,31 +200,66 @@ static void put_ip(struct out *o, const struct vigil_ip *ip)
         putf(o, "\"%s\"", buf);
 }
 
+static bool vstr_eq(struct vigil_str a, struct vigil_str b)
+{
+    return a.len == b.len && (a.len == 0 || !memcmp(a.ptr, b.ptr, a.len));
+}
+
+/* RFC 5424 allows an SD-ID or a PARAM-NAME to repeat.  JSON consumers
+ * (Elasticsearch first) reject duplicate keys, so repeated SD-IDs merge into
+ * one object and a repeated name becomes an array of its values, in order.
+ * Past SD_RENDER_MAX params the rest is left out (the raw SD stays in the
+ * event). */
+#define SD_RENDER_MAX 256
+
 static void put_structured_data(struct out *o, struct vigil_str sd)
 {
+    static __thread struct syslog_sd_param p[SD_RENDER_MAX];
+    static __thread uint8_t done[SD_RENDER_MAX];
     struct syslog_sd_iter it;
-    struct syslog_sd_param p;
-    int open = 0;
-    puts_(o, ",\"structured_data\":{");
+    unsigned n = 0;
     syslog_sd_iter_init(&it, sd);
-    while (syslog_sd_next(&it, &p)) {
-        if (p.first_in_element) {
-            if (open)
-                puts_(o, "},");
-            put_vstr(o, p.sd_id);
-            puts_(o, ":{");
-            open = 1;
-        } else if (p.name.ptr) {
-            put(o, ",", 1);
-        }
-        if (p.name.ptr) {
-            put_vstr(o, p.name);
+    while (n < SD_RENDER_MAX && syslog_sd_next(&it, &p[n]))
+        done[n++] = 0;
+    puts_(o, ",\"structured_data\":{");
+    const char *id_sep = "";
+    for (unsigned i = 0; i < n; i++) {
+        if (done[i] & 1)
+            continue;
+        /* first param of a not yet rendered SD-ID: render every param of that ID */
+        puts_(o, id_sep);
+        put_vstr(o, p[i].sd_id);
+        puts_(o, ":{");
+        const char *sep = "";
+        for (unsigned j = i; j < n; j++) {
+            if ((done[j] & 1) || !vstr_eq(p[j].sd_id, p[i].sd_id))
+                continue;
+            done[j] |= 1;
+            if (!p[j].name.ptr || (done[j] & 2))
+                continue;
+            unsigned count = 0;
+            for (unsigned k = j; k < n; k++)
+                count += vstr_eq(p[k].sd_id, p[i].sd_id) && p[k].name.ptr && vstr_eq(p[k].name, p[j].name);
+            puts_(o, sep);
+            put_vstr(o, p[j].name);
             put(o, ":", 1);
-            put_sd_value(o, p.value);
+            if (count > 1)
+                put(o, "[", 1);
+            const char *vsep = "";
+            for (unsigned k = j; k < n; k++)
+                if (vstr_eq(p[k].sd_id, p[i].sd_id) && p[k].name.ptr && vstr_eq(p[k].name, p[j].name)) {
+                    puts_(o, vsep);
+                    put_sd_value(o, p[k].value);
+                    done[k] |= 2;
+                    vsep = ",";
+                }
+            if (count > 1)
+                put(o, "]", 1);
+            sep = ",";
         }
-    }
-    if (open)
         put(o, "}", 1);
+        id_sep = ",";
+    }
     put(o, "}", 1);
 }
 
@@ -323,5 +345,92 @@ size_t event_json_render(const struct vigil_event *ev, char *buf, size_t cap)
         put(&o, "]", 1);
     }
     puts_(&o, "}}\n");
+    return o.overflow ? 0 : (size_t)(o.p - buf);
+}
+
+size_t event_fields_json(const struct event_fields *ef, const struct field_registry *reg, char *buf, size_t cap)
+{
+    struct out o = {buf, buf + cap, 0};
+    const char *sep = "";
+    for (unsigned i = 0; i < ef->n; i++) {
+        const struct field_value *f = &ef->f[i];
+        if (f->id < FID__BUILTIN)
+            continue;
+        puts_(&o, sep);
+        const char *name = field_registry_name(reg, f->id);
+        put_str(&o, name, strlen(name));
+        put(&o, ":", 1);
+        switch (f->type) {
+        case FIELD_INT: putf(&o, "%" PRId64, f->v.i); break;
+        case FIELD_IP: put_ip(&o, &f->v.ip); break;
+        default: put_vstr(&o, f->v.s); break;
+        }
+        sep = ",";
+    }
+    return o.overflow ? (size_t)-1 : (size_t)(o.p - buf);
+}
+
+static const char *const rule_level_names[] = {"unknown", "informational", "low", "medium", "high", "critical"};
+
+size_t signal_json_render(const struct vigil_signal *sig, const struct rule_info *ri, char *buf, size_t cap)
+{
+    struct out o = {buf, buf + cap, 0};
+    puts_(&o, "{\"@timestamp\":");
+    put_time(&o, sig->ts_ns);
+    puts_(&o, ",\"event\":{\"kind\":\"signal\",\"created\":");
+    put_time(&o, sig->received_ns);
+    putf(&o, "},\"rule\":{\"uuid\":\"");
+    for (int i = 0; i < 16; i++)
+        putf(&o, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "", sig->rule_uuid[i]);
+    putf(&o, "\",\"level\":\"%s\"", rule_level_names[sig->level <= 5 ? sig->level : 0]);
+    if (ri) {
+        puts_(&o, ",\"id\":");
+        put_str(&o, ri->id, strlen(ri->id));
+        puts_(&o, ",\"name\":");
+        put_str(&o, ri->title, strlen(ri->title));
+        if (ri->tags[0]) {
+            puts_(&o, ",\"tags\":");
+            put_str(&o, ri->tags, strlen(ri->tags));
+        }
+        if (ri->author[0]) {
+            puts_(&o, ",\"author\":");
+            put_str(&o, ri->author, strlen(ri->author));
+        }
+    }
+    put(&o, "}", 1);
+    if (sig->observer.family) {
+        puts_(&o, ",\"observer\":{\"ip\":");
+        put_ip(&o, &sig->observer);
+        put(&o, "}", 1);
+    }
+    if (sig->source_ip.family || sig->source_port) {
+        puts_(&o, ",\"source\":{");
+        if (sig->source_ip.family) {
+            puts_(&o, "\"ip\":");
+            put_ip(&o, &sig->source_ip);
+        }
+        if (sig->source_port)
+            putf(&o, "%s\"port\":%u", sig->source_ip.family ? "," : "", sig->source_port);
+        put(&o, "}", 1);
+    }
+    if (sig->destination_ip.family || sig->destination_port) {
+        puts_(&o, ",\"destination\":{");
+        if (sig->destination_ip.family) {
+            puts_(&o, "\"ip\":");
+            put_ip(&o, &sig->destination_ip);
+        }
+        if (sig->destination_port)
+            putf(&o, "%s\"port\":%u", sig->destination_ip.family ? "," : "", sig->destination_port);
+        put(&o, "}", 1);
+    }
+    size_t ul = strnlen(sig->user_name, sizeof sig->user_name);
+    if (ul) {
+        puts_(&o, ",\"user\":{\"name\":");
+        put_str(&o, sig->user_name, ul);
+        put(&o, "}", 1);
+    }
+    puts_(&o, ",\"message\":");
+    put_str(&o, sig->excerpt, sig->excerpt_len <= sizeof sig->excerpt ? sig->excerpt_len : sizeof sig->excerpt);
+    puts_(&o, "}\n");
     return o.overflow ? 0 : (size_t)(o.p - buf);
 }

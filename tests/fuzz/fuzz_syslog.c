@@ -3,7 +3,8 @@
  * Each input is parsed under a few receive times and zones (year inference
  * and zone lookups take different paths), every returned view is read byte
  * by byte so ASan flags a view that leaves the input, and the SD iterator is
- * walked over what the parser returned and over the raw input.
+ * walked over what the parser returned and over the raw input.  Every parsed
+ * event is also rendered as the tap's JSON.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "engine/event.h"
+#include "engine/event_json.h"
 #include "engine/syslog.h"
 #include "engine/tz.h"
 
@@ -90,6 +92,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ev.ts_source == VIGIL_TS_RECEIVED && ev.timestamp_ns != ctxs[c].received_ns)
             abort();
         walk_sd(ev.structured_data);
+        /* The tap's rendering: the documented bound always suffices, and the
+         * output is one line with no raw control bytes. */
+        ev.observer_ip.family = 4;
+        size_t cap = VIGIL_EVENT_JSON_MAX(size);
+        char *json = malloc(cap);
+        if (!json)
+            abort();
+        size_t n = event_json_render(&ev, json, cap);
+        if (n == 0 || json[n - 1] != '\n')
+            abort();
+        for (size_t i = 0; i + 1 < n; i++)
+            if ((unsigned char)json[i] < 0x20)
+                abort();
+        free(json);
     }
     walk_sd((struct vigil_str){buf, (uint32_t)size});
     free(buf);

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <pcap/pcap.h>
 
+#include "bench/pktcraft.h"
 #include "dataplane/stats.h"
 #include "test_support.h"
 
@@ -141,7 +142,82 @@ static void write_long_lines(const char *src, const char *dst, int n)
     free(s);
 }
 
+/* p5: what a hostile or broken sender sends, written frame by frame:
+ * truncated frames, bad checksums, non-UDP, fragment sets that never
+ * complete, and fragments from a sender outside the ACL. */
+struct hostile {
+    long malformed, incomplete_fragments, acl_fragments;
+};
+
+static void dump(pcap_dumper_t *d, const uint8_t *data, uint32_t len)
+{
+    static long n;
+    struct pcap_pkthdr h = {.ts = {1700000000 + n / 1000, (n % 1000) * 1000}, .caplen = len, .len = len};
+    n++;
+    pcap_dump((u_char *)d, &h, data);
+}
+
+static void fix_ipv4_checksum(uint8_t *ip)
+{
+    uint32_t sum = 0;
+    ip[10] = ip[11] = 0;
+    for (int i = 0; i < 20; i += 2)
+        sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    ip[10] = (uint8_t)(~sum >> 8);
+    ip[11] = (uint8_t)~sum;
+}
+
+static void write_hostile(const char *path, struct hostile *h)
+{
+    pcap_t *pd = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t *d = pcap_dump_open(pd, path);
+    cr_assert_not_null(d);
+    static uint8_t buf[1 << 20];
+    static struct pktcraft_frame fr[64];
+    static char msg[4000];
+    memset(msg, 'x', sizeof msg);
+    memcpy(msg, "<13>hostile", 11);
+    struct pktcraft_opts o;
+    pktcraft_opts_init(&o);
+    pktcraft_parse_ip("192.0.2.66", &o.src);
+    pktcraft_parse_ip("192.0.2.1", &o.dst);
+    o.dport = 514;
+    memset(h, 0, sizeof *h);
+    for (int i = 0; i < 10; i++) {
+        size_t n = pktcraft_udp_frame(&o, msg, 200, buf, sizeof buf);
+        dump(d, buf, 14 + 16);                        /* cut inside the IPv4 header */
+        buf[14 + 10] ^= 0x5a;                          /* header checksum wrong */
+        dump(d, buf, (uint32_t)n);
+        buf[14 + 10] ^= 0x5a;
+        buf[14 + 9] = 6;                               /* TCP: not for us */
+        fix_ipv4_checksum(buf + 14);
+        dump(d, buf, (uint32_t)n);
+        h->malformed += 3;
+    }
+    for (uint32_t id = 1; id <= 5; id++) {            /* never completed: the last fragment is lost */
+        o.ip_id = 7000 + id;
+        int nf = pktcraft_udp_fragments(&o, msg, sizeof msg, 1500, buf, sizeof buf, fr, 64);
+        cr_assert_gt(nf, 2);
+        for (int f = 0; f < nf - 1; f++)
+            dump(d, fr[f].data, fr[f].len);
+        h->incomplete_fragments += nf - 1;
+    }
+    pktcraft_parse_ip("10.66.66.66", &o.src);         /* outside allowed_senders */
+    for (uint32_t id = 1; id <= 5; id++) {
+        o.ip_id = 8000 + id;
+        int nf = pktcraft_udp_fragments(&o, msg, sizeof msg, 1500, buf, sizeof buf, fr, 64);
+        for (int f = 0; f < nf; f++)
+            dump(d, fr[f].data, fr[f].len);
+        h->acl_fragments += nf;
+    }
+    pcap_dump_close(d);
+    pcap_close(pd);
+}
+
 struct replay {
+    struct hostile hostile;
     long frames;
     long events_expected;
     long unknown_port_expected;
@@ -177,6 +253,7 @@ static void build_captures(struct replay *r)
     /* p3: syslog to a port nobody listens on; p4: from a sender outside the ACL. */
     pcapgen(in_dir("p3.pcap"), (const char *[]){"--pri", "13", "--dport", "9999", psad, NULL});
     pcapgen(in_dir("p4.pcap"), (const char *[]){"--pri", "13", "--src", "10.9.9.9", psad, NULL});
+    write_hostile(in_dir("p5.pcap"), &r->hostile);
 
     r->auth_lines = count_lines(auth);
     r->linux_lines = count_lines(linux2k);
@@ -187,7 +264,8 @@ static void build_captures(struct replay *r)
     r->unknown_port_expected = psad_lines;
     r->acl_expected = psad_lines;
     r->frames = 0;
-    const char *caps[] = {"p0.pcap", "p1.pcap", "p2a.pcap", "p2b.pcap", "p2c.pcap", "p2d.pcap", "p3.pcap", "p4.pcap"};
+    const char *caps[] = {"p0.pcap", "p1.pcap", "p2a.pcap", "p2b.pcap", "p2c.pcap",
+                          "p2d.pcap", "p3.pcap", "p4.pcap", "p5.pcap"};
     for (unsigned i = 0; i < sizeof caps / sizeof caps[0]; i++)
         r->frames += count_frames(in_dir(caps[i]));
     cr_assert_gt(count_frames(in_dir("p2a.pcap")), r->long_lines, "long lines were not fragmented");
@@ -207,16 +285,18 @@ static void write_config(const char *path, int two_workers)
             "  args: [--no-huge, -m, \"512\", --no-shconf, --no-telemetry, --log-level=lib.eal:error]\n"
             "  main_lcore: 0\n"
             "ports:\n");
-    const char *caps[] = {"p0.pcap", "p1.pcap", "p2a.pcap", "p2b.pcap", "p2c.pcap", "p2d.pcap", "p3.pcap", "p4.pcap"};
-    for (int i = 0; i < 8; i++)
+    const char *caps[] = {"p0.pcap", "p1.pcap", "p2a.pcap", "p2b.pcap", "p2c.pcap",
+                          "p2d.pcap", "p3.pcap", "p4.pcap", "p5.pcap"};
+    const int n_caps = (int)(sizeof caps / sizeof caps[0]);
+    for (int i = 0; i < n_caps; i++)
         fprintf(f, "  - {name: p%d, device: \"net_pcap%d,rx_pcap=%s\"}\n", i, i, in_dir(caps[i]));
     fprintf(f, "workers:\n  - lcore: 1\n    rx:\n");
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < n_caps; i++)
         if (!two_workers || i % 2 == 0)
             fprintf(f, "      - {port: p%d}\n", i);
     if (two_workers) {
         fprintf(f, "  - lcore: 2\n    cpu: 0\n    rx:\n");
-        for (int i = 1; i < 8; i += 2)
+        for (int i = 1; i < n_caps; i += 2)
             fprintf(f, "      - {port: p%d}\n", i);
     }
     fprintf(f,
@@ -270,11 +350,18 @@ static void replay_and_check(int two_workers)
     for (unsigned p = 0; p < sb.hdr->n_ports; p++)
         port_ipackets += sb.ports[p].ipackets;
     cr_expect_eq(port_ipackets, (uint64_t)r.frames, "port counters agree");
-    cr_expect_eq(malformed, 0, "nothing in these captures is malformed");
+    cr_expect_eq(malformed, (uint64_t)r.hostile.malformed, "only the hostile frames are malformed");
+    cr_expect_eq(c.malformed[PKT_DROP_IPV4_TRUNCATED], 10);
+    cr_expect_eq(c.malformed[PKT_DROP_IPV4_BAD_CHECKSUM], 10);
+    cr_expect_eq(c.malformed[PKT_DROP_NOT_UDP], 10);
     cr_expect_eq(c.frag_reassembled, (uint64_t)(2 * r.long_lines));
-    cr_expect_eq(c.frag_dropped, 0);
+    cr_expect_eq(c.frag_dropped, (uint64_t)r.hostile.incomplete_fragments,
+                 "incomplete datagrams are dropped and counted, at the latest at exit");
+    cr_expect_eq(c.frag_timeout, (uint64_t)r.hostile.incomplete_fragments);
+    cr_expect_eq(c.drop_acl_fragments, (uint64_t)r.hostile.acl_fragments,
+                 "fragments of strangers never reach reassembly");
     cr_expect_eq(c.rx_packets, (c.udp_datagrams - c.frag_reassembled) + malformed + c.frag_ipv4_fragments +
-                                   c.frag_ipv6_fragments,
+                                   c.frag_ipv6_fragments + c.drop_acl_fragments,
                  "frames = whole datagrams + malformed + fragments");
     cr_expect_eq(c.udp_datagrams, c.syslog_datagrams + c.drop_unknown_port + c.drop_acl);
     cr_expect_eq(c.syslog_datagrams, c.syslog_events + c.syslog_empty);

@@ -55,7 +55,8 @@ char *read_whole_file(const char *path, size_t *len)
 void test_eal_init(const char *const *extra_args, int n_extra)
 {
     const char *base[] = {"vigil-test", "-l", "0", "--no-huge", "--no-pci", "-m", "256",
-                          "--no-shconf", "--no-telemetry", "--log-level=lib.eal:error"};
+                          "--no-shconf", "--no-telemetry", "--log-level=lib.eal:error",
+                          "--log-level=user1:warning"};
     int nb = (int)(sizeof base / sizeof base[0]);
     char *argv[64];
     int argc = 0;

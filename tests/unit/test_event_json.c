@@ -174,3 +174,53 @@ Test(event_json, worst_case_bound_holds)
     static char buf[VIGIL_EVENT_JSON_MAX(sizeof msg)];
     cr_assert_gt(event_json_render(&ev, buf, sizeof buf), 0);
 }
+
+/* Repeated SD-IDs merge and repeated names become arrays: no duplicate keys,
+ * which Elasticsearch would reject. */
+Test(event_json, repeated_structured_data_has_no_duplicate_keys)
+{
+    static const char sd[] = "[origin ip=\"192.0.2.1\" ip=\"192.0.2.129\" software=\"x\"][x@1 a=\"1\"][x@1 a=\"2\" b=\"3\"]";
+    struct vigil_event ev;
+    base_event(&ev);
+    ev.structured_data = S(sd);
+    ev.message = S("m");
+    char buf[4096];
+    size_t n = event_json_render(&ev, buf, sizeof buf);
+    cr_assert_gt(n, 0);
+    json_error_t e;
+    json_t *j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &e);
+    cr_assert_not_null(j, "%s in %.*s", e.text, (int)n, buf);
+    json_t *s = json_object_get(json_object_get(json_object_get(j, "log"), "syslog"), "structured_data");
+    json_t *ips = json_object_get(json_object_get(s, "origin"), "ip");
+    cr_assert(json_is_array(ips));
+    cr_assert_str_eq(json_string_value(json_array_get(ips, 1)), "192.0.2.129");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(s, "origin"), "software")), "x");
+    json_t *x = json_object_get(s, "x@1");
+    cr_assert_eq(json_array_size(json_object_get(x, "a")), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(x, "b")), "3");
+    json_decref(j);
+}
+
+/* A long SD value with multi-byte UTF-8 everywhere stays valid UTF-8. */
+Test(event_json, long_structured_data_value_keeps_utf8)
+{
+    static char sd[6000];
+    int o = snprintf(sd, sizeof sd, "[id k=\"");
+    for (int i = 0; i < 1500; i++) {
+        memcpy(sd + o, "\xc3\xa9", 2);   /* é */
+        o += 2;
+    }
+    o += snprintf(sd + o, sizeof sd - (size_t)o, "\"]");
+    struct vigil_event ev;
+    base_event(&ev);
+    ev.structured_data = (struct vigil_str){sd, (uint32_t)o};
+    ev.message = S("m");
+    static char buf[1 << 16];
+    size_t n = event_json_render(&ev, buf, sizeof buf);
+    cr_assert_gt(n, 0);
+    cr_assert_null(memmem(buf, n, "\\\\x", 3), "a character split across chunks became \\x escapes");
+    json_error_t e;
+    json_t *j = json_loadb(buf, n, 0, &e);
+    cr_assert_not_null(j, "%s", e.text);
+    json_decref(j);
+}

@@ -1,7 +1,7 @@
 /* reasm on real mbufs: fragments crafted with bench/pktcraft, copied into
  * mbufs, fed through pkt_decode + reasm_feed; reassembled datagrams are
- * linearized and decoded again.  Every test checks that all mbufs are back in
- * the pool at the end. */
+ * linearized and decoded again.  Every test checks what reassembly holds
+ * (reasm_held: its own pool) and that all rx mbufs are back in the rx pool. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +51,7 @@ static void setup(void)
 
 static struct reasm *mk(uint32_t max_flows, uint32_t timeout_ms)
 {
-    struct reasm_config cfg = {.max_flows = max_flows, .timeout_ms = timeout_ms};
+    struct reasm_config cfg = {.max_flows = max_flows, .timeout_ms = timeout_ms, .max_fragments = 2048};
     struct reasm *r = reasm_create(&cfg, (int)rte_socket_id());
     cr_assert(r, "reasm_create: %s", rte_strerror(rte_errno));
     return r;
@@ -90,7 +90,11 @@ static struct rte_mbuf *feed_frame(struct reasm *r, const uint8_t *data, uint32_
     char *p = rte_pktmbuf_append(m, (uint16_t)len);
     cr_assert(p);
     memcpy(p, data, len);
-    return reasm_feed(r, m, &pi, now, &ctr);
+    struct rte_mbuf *out = reasm_feed(r, m, &pi, now, &ctr);
+    /* reasm keeps a copy: the rx mbuf goes back to the rx pool at once. */
+    cr_assert_eq(rte_mbuf_refcnt_read(m), 1);
+    rte_pktmbuf_free(m);
+    return out;
 }
 
 /* Linearizes the reassembled datagram, checks pkt_decode says UDP with the
@@ -280,10 +284,11 @@ Test(reasm, missing_fragment_times_out, .init = setup)
             cr_assert_null(feed_frame(r, fr[i].data, fr[i].len, T0));
     reasm_tick(r, T0 + ms(49), &ctr);
     cr_assert_eq(ctr.frag_dropped, 0);
-    cr_assert_eq(rte_mempool_avail_count(pool), avail - (unsigned)(n - 1));
+    cr_assert_eq(reasm_held(r), (unsigned)(n - 1));
     reasm_tick(r, T0 + ms(51), &ctr);
     cr_assert_eq(ctr.frag_dropped, (uint64_t)(n - 1));
-    cr_assert_eq(rte_mempool_avail_count(pool), avail);
+    cr_assert_eq(ctr.frag_timeout, (uint64_t)(n - 1));
+    cr_assert_eq(reasm_held(r), 0);
     /* the late fragment starts a new entry, which times out in turn */
     cr_assert_null(feed_frame(r, fr[1].data, fr[1].len, T0 + ms(52)));
     reasm_tick(r, T0 + ms(200), &ctr);
@@ -358,10 +363,10 @@ Test(reasm, table_full, .init = setup)
     }
     reasm_tick(r, T0 + 1, &ctr);
     cr_assert_eq(ctr.frag_dropped, datagrams - flows);
-    cr_assert_eq(rte_mempool_avail_count(pool), avail - flows);
+    cr_assert_eq(reasm_held(r), flows);
     reasm_tick(r, T0 + ms(101), &ctr);
     cr_assert_eq(ctr.frag_dropped, datagrams);
-    cr_assert_eq(rte_mempool_avail_count(pool), avail);
+    cr_assert_eq(reasm_held(r), 0);
 
     /* the table works again once the stale entries are gone */
     opts(&o, 4, 5000);
@@ -387,7 +392,7 @@ Test(reasm, death_row_never_overflows, .init = setup)
         split(&o, 2000, 1280);
         cr_assert_null(feed_frame(r, fr[0].data, fr[0].len, T0));
     }
-    cr_assert_geq(rte_mempool_avail_count(pool), avail - RTE_IP_FRAG_DEATH_ROW_MBUF_LEN - 1);
+    cr_assert_leq(reasm_held(r), RTE_IP_FRAG_DEATH_ROW_MBUF_LEN - 1);
     reasm_tick(r, T0 + ms(101), &ctr);
     cr_assert_eq(ctr.frag_dropped, datagrams);
     reasm_destroy(r);
@@ -414,4 +419,54 @@ Test(reasm, bad_config, .init = setup)
     cfg.max_flows = 8;
     cfg.timeout_ms = 0;
     cr_assert_null(reasm_create(&cfg, SOCKET_ID_ANY));
+}
+
+/* A sender that never completes its datagrams can hold at most the
+ * reassembly's own pool: the rx pool the NIC needs stays untouched, and every
+ * fragment is counted as held or dropped. */
+Test(reasm, fragment_flood_is_bounded, .init = setup)
+{
+    unsigned avail = rte_mempool_avail_count(pool);
+    struct reasm_config cfg = {.max_flows = 256, .timeout_ms = 100, .max_fragments = 64};
+    struct reasm *r = reasm_create(&cfg, (int)rte_socket_id());
+    cr_assert(r);
+    struct pktcraft_opts o;
+    const unsigned datagrams = 1000;
+    for (unsigned d = 0; d < datagrams; d++) {
+        opts(&o, 4, 20000 + d);
+        split(&o, 3000, 1280);
+        cr_assert_null(feed_frame(r, fr[0].data, fr[0].len, T0));
+        cr_assert_null(feed_frame(r, fr[1].data, fr[1].len, T0));
+        if (d % 32 == 31)
+            reasm_tick(r, T0 + 1, &ctr);   /* as the worker does after each burst */
+        cr_assert_eq(rte_mempool_avail_count(pool), avail, "rx mbufs are never held");
+    }
+    reasm_tick(r, T0 + 1, &ctr);
+    cr_assert_leq(reasm_held(r), 64);
+    cr_assert_gt(ctr.frag_no_mbuf, 0, "the pool ran out and said so");
+    cr_assert_eq(ctr.frag_ipv4_fragments, 2 * datagrams);
+    cr_assert_eq(ctr.frag_dropped + reasm_held(r), 2 * datagrams, "every fragment is held or counted");
+    reasm_tick(r, T0 + ms(101), &ctr);
+    cr_assert_eq(reasm_held(r), 0);
+    cr_assert_eq(ctr.frag_dropped, 2 * datagrams);
+    reasm_destroy(r);
+}
+
+/* reasm_drain at shutdown: whatever is still waiting is dropped and counted. */
+Test(reasm, drain_counts_everything_held, .init = setup)
+{
+    struct reasm *r = mk(64, 60000);
+    struct pktcraft_opts o;
+    for (unsigned d = 0; d < 40; d++) {
+        opts(&o, d % 2 ? 6 : 4, 30000 + d);
+        split(&o, 3000, 1280);
+        cr_assert_null(feed_frame(r, fr[0].data, fr[0].len, T0));
+    }
+    reasm_tick(r, T0 + 1, &ctr);
+    cr_assert_eq(reasm_held(r), 40);
+    reasm_drain(r, &ctr);
+    cr_assert_eq(reasm_held(r), 0);
+    cr_assert_eq(ctr.frag_dropped, 40);
+    cr_assert_eq(ctr.frag_timeout, 40);
+    reasm_destroy(r);
 }

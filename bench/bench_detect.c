@@ -1,0 +1,616 @@
+/* bench_detect: detection cost per event on real log lines.
+ *
+ *   bench_detect [--rules DIR]... [--fieldmap FILE] [--sigma-corpus] [--synthetic N]
+ *                [--parsers DIR] [--corpus DIR] [--rounds N] [--seed S]
+ *
+ * Defaults: --rules configs/rules, --fieldmap configs/rules/fieldmap.yaml,
+ * --parsers configs/parsers (used when it loads), --corpus ../shared/corpus,
+ * 7 rounds.  Run from the source tree.
+ *
+ * Rules: the shipped pack, plus every SigmaHQ rule of the corpus that loads
+ * (--sigma-corpus), plus N synthetic rules (--synthetic N) written to a temp
+ * directory: realistic contains / startswith / equals / cidr tests on
+ * message, url.original, user.name and source.ip, spread over the shipped log
+ * sources, their literals drawn from the corpus's own words so that some of
+ * them match (the rest are near misses, which is what costs in a scanner).
+ *
+ * Events: every line of the corpus's syslog and web logs (loghub, elastic
+ * auth.log, psad iptables, fail2ban, wazuh rule tests, the Apache access
+ * log), decoded by syslog_parse, turned into fields (event_fields_from_syslog)
+ * and parsed by the parser packs when they load.  Without parser packs the
+ * bench assigns log sources from process.name and extracts the few fields the
+ * shipped rules test (url.original, user_agent.original, source.ip,
+ * user.name, ...) itself, and says so.
+ *
+ * Output: compile time (cold, and again from the warm hsdb cache), rules and
+ * events, then detect_eval cost: the median over ROUNDS rounds of the time to
+ * evaluate every event once, in ns per event, with matches per event.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/detect.h"
+#include "engine/diag.h"
+#include "engine/fields.h"
+#include "engine/hsdb.h"
+#include "engine/logsource.h"
+#include "engine/parser.h"
+#include "engine/syslog.h"
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_detect: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)sz + 1);
+    if (!buf || fread(buf, 1, (size_t)sz, f) != (size_t)sz)
+        die(path);
+    fclose(f);
+    buf[sz] = 0;
+    *len = (size_t)sz;
+    return buf;
+}
+
+/* ---------------- events ---------------- */
+
+static struct vigil_event *evs;
+static size_t n_evs, cap_evs;
+
+/* Buffers the events point into, freed at the end. */
+static char **bufs;
+static size_t n_bufs, cap_bufs;
+
+static char *keep(char *b)
+{
+    if (n_bufs == cap_bufs) {
+        cap_bufs = cap_bufs ? cap_bufs * 2 : 256;
+        if (!(bufs = realloc(bufs, cap_bufs * sizeof *bufs)))
+            die("realloc");
+    }
+    return bufs[n_bufs++] = b;
+}
+
+static void add_line(const char *line, size_t len, const char *program)
+{
+    static const struct syslog_ctx ctx = {1774000000LL * 1000000000LL, NULL};
+    struct vigil_event ev;
+    if (syslog_parse(line, len, &ctx, &ev) != SYSLOG_OK)
+        return;
+    if (ev.format == VIGIL_FMT_NONE && program) {
+        size_t hl = strlen(program) + 48;
+        char *buf = malloc(hl + len);   /* kept: the event points into it */
+        if (!buf)
+            die("malloc");
+        keep(buf);
+        int n = snprintf(buf, hl, "<13>Jan  1 00:00:00 vigil-bench %s: ", program);
+        memcpy(buf + n, line, len);
+        if (syslog_parse(buf, (size_t)n + len, &ctx, &ev) != SYSLOG_OK)
+            return;
+    }
+    if (n_evs == cap_evs) {
+        cap_evs = cap_evs ? cap_evs * 2 : 4096;
+        if (!(evs = realloc(evs, cap_evs * sizeof *evs)))
+            die("realloc");
+    }
+    evs[n_evs++] = ev;
+}
+
+enum kind { PLAIN, FAIL2BAN, WAZUH };
+
+static void load_file(const char *path, enum kind kind, const char *program)
+{
+    size_t len;
+    char *buf = slurp(path, &len);   /* kept: events point into it */
+    if (!buf)
+        return;
+    keep(buf);
+    for (char *p = buf, *e = buf + len; p < e;) {
+        char *nl = memchr(p, '\n', (size_t)(e - p));
+        char *le = nl ? nl : e, *ls = p;
+        p = nl ? nl + 1 : e;
+        if (le > ls && le[-1] == '\r')
+            le--;
+        if (le == ls || (kind == FAIL2BAN && ls[0] == '#'))
+            continue;
+        if (kind == WAZUH) {
+            if (strncmp(ls, "log ", 4) != 0)
+                continue;
+            char *eq = memchr(ls, '=', (size_t)(le - ls));
+            if (!eq)
+                continue;
+            for (ls = eq + 1; ls < le && *ls == ' '; ls++)
+                ;
+            if (ls == le)
+                continue;
+        }
+        add_line(ls, (size_t)(le - ls), program);
+    }
+}
+
+static const char *program_for(const char *name)
+{
+    if (!strncmp(name, "apache", 6) || !strcmp(name, "web_rules.ini") || !strcmp(name, "apache.ini") ||
+        !strncmp(name, "php-", 4))
+        return "httpd";
+    if (!strncmp(name, "nginx", 5))
+        return "nginx";
+    if (!strncmp(name, "vsftpd", 6))
+        return "vsftpd";
+    if (!strncmp(name, "dovecot", 7))
+        return "dovecot";
+    if (!strncmp(name, "sshd", 4))
+        return "sshd";
+    return NULL;
+}
+
+static void load_dir(const char *dir, enum kind kind)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            load_file(p, kind, program_for(de->d_name));
+    }
+    closedir(d);
+}
+
+/* ---------------- fallback field extraction (no parser packs) ---------------- */
+
+static field_id F_URL, F_UA, F_METHOD, F_STATUS, F_SRCIP, F_USER, F_OUTCOME;
+static uint16_t LS_SSHD, LS_SUDO, LS_WEB, LS_FW, LS_ASA, LS_LINUX;
+
+static bool eq(struct vigil_str s, const char *c) { return s.ptr && s.len == strlen(c) && !memcmp(s.ptr, c, s.len); }
+
+static const char *find(const char *p, const char *e, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; p + n <= e; p++)
+        if (!memcmp(p, needle, n))
+            return p;
+    return NULL;
+}
+
+static void word_after(struct event_fields *ef, field_id id, const char *p, const char *e, const char *key)
+{
+    const char *k = find(p, e, key);
+    if (!k)
+        return;
+    const char *v = k + strlen(key), *w = v;
+    while (w < e && *w != ' ')
+        w++;
+    if (w > v) {
+        struct vigil_ip ip;
+        if (id == F_SRCIP && field_parse_ip(v, (uint32_t)(w - v), &ip))
+            event_fields_add_ip(ef, id, &ip);
+        else if (id != F_SRCIP)
+            event_fields_add_str(ef, id, v, (uint32_t)(w - v));
+    }
+}
+
+static void fallback_fields(const struct vigil_event *ev, struct event_fields *ef)
+{
+    const char *m = ev->message.ptr, *e = m + ev->message.len;
+    struct vigil_str pn = ev->process_name;
+    if (eq(pn, "sshd")) {
+        ef->logsource = LS_SSHD;
+        if (find(m, e, "for invalid user "))
+            word_after(ef, F_USER, m, e, "for invalid user ");
+        else
+            word_after(ef, F_USER, m, e, " for ");
+        word_after(ef, F_SRCIP, m, e, " from ");
+        if (find(m, e, "Failed ") || find(m, e, "Invalid user"))
+            event_fields_add_str(ef, F_OUTCOME, "failure", 7);
+        else if (find(m, e, "Accepted "))
+            event_fields_add_str(ef, F_OUTCOME, "success", 7);
+    } else if (eq(pn, "sudo")) {
+        ef->logsource = LS_SUDO;
+    } else if (eq(pn, "kernel") && find(m, e, " SRC=")) {
+        ef->logsource = LS_FW;
+        word_after(ef, F_SRCIP, m, e, " SRC=");
+    } else if (find(m, e, "devid=") && find(m, e, "logid=")) {
+        ef->logsource = LS_FW;
+    } else if (ev->event_code.ptr && (eq(pn, "ASA") || !pn.ptr)) {
+        ef->logsource = LS_ASA;
+    } else if (eq(pn, "httpd") || eq(pn, "nginx") || eq(pn, "apache") || eq(pn, "apache2")) {
+        ef->logsource = LS_WEB;
+        const char *q = find(m, e, "\"");
+        if (q) {
+            const char *sp = q + 1;
+            while (sp < e && *sp != ' ' && *sp != '"')
+                sp++;
+            if (sp < e && *sp == ' ') {
+                event_fields_add_str(ef, F_METHOD, q + 1, (uint32_t)(sp - q - 1));
+                const char *u = sp + 1, *ue = u;
+                while (ue < e && *ue != ' ' && *ue != '"')
+                    ue++;
+                event_fields_add_str(ef, F_URL, u, (uint32_t)(ue - u));
+                const char *cq = find(ue, e, "\" ");
+                if (cq && cq + 5 < e)
+                    event_fields_add_int(ef, F_STATUS, strtol(cq + 2, NULL, 10));
+            }
+            /* the user agent is the last quoted string */
+            const char *last = e;
+            while (last > m && last[-1] != '"')
+                last--;
+            if (last > m + 1) {
+                const char *ua = last - 1;
+                while (ua > m && ua[-1] != '"')
+                    ua--;
+                if (ua < last - 1)
+                    event_fields_add_str(ef, F_UA, ua, (uint32_t)(last - 1 - ua));
+            }
+        }
+    } else if (pn.ptr) {
+        ef->logsource = LS_LINUX;
+    }
+}
+
+/* ---------------- synthetic rules ---------------- */
+
+/* A run of 1..3 words of a random corpus message: real text, so some match. */
+static int corpus_phrase(char *out, size_t cap, unsigned words)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        const struct vigil_event *ev = &evs[rnd() % n_evs];
+        const char *m = ev->message.ptr;
+        uint32_t n = ev->message.len;
+        if (n < 12)
+            continue;
+        uint32_t at = (uint32_t)(rnd() % (n - 8));
+        while (at > 0 && m[at - 1] != ' ')
+            at--;
+        uint32_t end = at;
+        for (unsigned w = 0; w < words && end < n; w++) {
+            while (end < n && m[end] != ' ')
+                end++;
+            if (w + 1 < words && end < n)
+                end++;
+        }
+        if (end - at < 6 || end - at >= cap - 1)
+            continue;
+        size_t o = 0;
+        for (uint32_t i = at; i < end; i++) {
+            char c = m[i];
+            if (c == '\'' || c == '\\' || c == '*' || c == '?' || (unsigned char)c < 0x20 || (unsigned char)c > 0x7e)
+                c = ' ';
+            out[o++] = c;
+        }
+        out[o] = '\0';
+        return 0;
+    }
+    snprintf(out, cap, "no such phrase %llu", (unsigned long long)rnd());
+    return 0;
+}
+
+static char *write_synthetic(unsigned n)
+{
+    static char dir[] = "/tmp/vigil-bench-rules-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp");
+    char path[256];
+    snprintf(path, sizeof path, "%s/synthetic.yml", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        die(path);
+    static const char *const ls[] = {"product: linux\n    service: sshd", "product: linux\n    service: sudo",
+                                     "category: webserver", "category: firewall", "product: cisco\n    service: asa",
+                                     "product: linux"};
+    for (unsigned i = 0; i < n; i++) {
+        unsigned l = (unsigned)(rnd() % 6);
+        char a[160], b[160];
+        fprintf(f, "%stitle: Synthetic %u\nid: 00000000-0000-4000-8000-%012u\nlevel: low\nlogsource:\n    %s\n"
+                   "detection:\n    selection:\n",
+                i ? "---\n" : "", i, i, ls[l]);
+        switch (rnd() % 8) {
+        case 0:
+        case 1:
+        case 2: /* keyword-like contains on the message: a corpus phrase, and for
+                 * three rules in four a near miss (the phrase plus a token no line has) */
+            corpus_phrase(a, sizeof a, 2 + (unsigned)(rnd() % 3));
+            if (rnd() % 4)
+                fprintf(f, "        message|contains: '%s %s%u'\n", a,
+                        (const char *[]){"from", "user", "port", "id"}[rnd() % 4], (unsigned)(rnd() % 1000000));
+            else
+                fprintf(f, "        message|contains: '%s'\n", a);
+            if (rnd() % 3 == 0) {
+                corpus_phrase(b, sizeof b, 2);
+                fprintf(f, "    filter:\n        message|contains: '%s'\n    condition: selection and not filter\n", b);
+                continue;
+            }
+            break;
+        case 3: /* URL prefix */
+            fprintf(f, "        url.original|startswith: '/%s%u/'\n",
+                    (const char *[]){"wp-content/plugins/p", "cgi-bin/x", "admin/module", "api/v"}[rnd() % 4],
+                    (unsigned)(rnd() % 5000));
+            break;
+        case 4: /* URL contains, list */
+            fprintf(f, "        url.original|contains:\n            - '/vendor%u/'\n            - '.%s?id='\n",
+                    (unsigned)(rnd() % 100000), (const char *[]){"php", "asp", "jsp", "cgi"}[rnd() % 4]);
+            break;
+        case 5: /* user name equals, with an outcome */
+            fprintf(f, "        user.name: 'svc%u'\n        event.outcome: failure\n", (unsigned)(rnd() % 100000));
+            break;
+        case 6: /* source network */
+            fprintf(f, "        source.ip|cidr: '%u.%u.%u.0/24'\n        message|contains: '%s'\n",
+                    (unsigned)(rnd() % 223 + 1), (unsigned)(rnd() % 256), (unsigned)(rnd() % 256),
+                    (const char *[]){"Failed", "DROP", "GET", "Deny"}[rnd() % 4]);
+            break;
+        default: /* exact source address, or one of a few */
+            fprintf(f, "        source.ip:\n            - '10.%u.%u.%u'\n            - '192.168.%u.%u'\n",
+                    (unsigned)(rnd() % 256), (unsigned)(rnd() % 256), (unsigned)(rnd() % 256),
+                    (unsigned)(rnd() % 256), (unsigned)(rnd() % 256));
+            break;
+        }
+        fprintf(f, "    condition: selection\n");
+    }
+    fclose(f);
+    return dir;
+}
+
+/* ---------------- main ---------------- */
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    const char *rules[16];
+    unsigned n_rules_paths = 0;
+    const char *fieldmap = "configs/rules/fieldmap.yaml", *parsers = "configs/parsers", *corpus = "../shared/corpus";
+    bool sigma_corpus = false;
+    unsigned synthetic = 0, rounds = 7;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rules") && i + 1 < argc && n_rules_paths < 12)
+            rules[n_rules_paths++] = argv[++i];
+        else if (!strcmp(argv[i], "--fieldmap") && i + 1 < argc)
+            fieldmap = argv[++i];
+        else if (!strcmp(argv[i], "--sigma-corpus"))
+            sigma_corpus = true;
+        else if (!strcmp(argv[i], "--synthetic") && i + 1 < argc)
+            synthetic = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--parsers") && i + 1 < argc)
+            parsers = argv[++i];
+        else if (!strcmp(argv[i], "--corpus") && i + 1 < argc)
+            corpus = argv[++i];
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+            rng = strtoull(argv[++i], NULL, 10) | 1;
+        else {
+            fprintf(stderr, "usage: %s [--rules DIR]... [--fieldmap FILE] [--sigma-corpus] [--synthetic N] "
+                            "[--parsers DIR] [--corpus DIR] [--rounds N] [--seed S]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (!n_rules_paths)
+        rules[n_rules_paths++] = "configs/rules";
+    if (!rounds)
+        rounds = 1;
+
+    /* events */
+    char p[4096];
+    snprintf(p, sizeof p, "%s/syslog/elastic_auth.log", corpus);
+    load_file(p, PLAIN, NULL);
+    snprintf(p, sizeof p, "%s/syslog/loghub/Linux_2k.log", corpus);
+    load_file(p, PLAIN, NULL);
+    snprintf(p, sizeof p, "%s/syslog/loghub/Apache_2k.log", corpus);
+    load_file(p, PLAIN, "httpd");
+    snprintf(p, sizeof p, "%s/syslog/iptables-psad", corpus);
+    load_dir(p, PLAIN);
+    snprintf(p, sizeof p, "%s/syslog/fail2ban/logs", corpus);
+    load_dir(p, FAIL2BAN);
+    snprintf(p, sizeof p, "%s/syslog/wazuh-ruletests", corpus);
+    load_dir(p, WAZUH);
+    snprintf(p, sizeof p, "%s/web/elastic_apache_logs.log", corpus);
+    load_file(p, PLAIN, "httpd");
+    if (!n_evs) {
+        fprintf(stderr, "bench_detect: no corpus lines under %s\n", corpus);
+        return 1;
+    }
+
+    struct field_registry *reg = field_registry_new();
+    struct logsource_table *lt = logsource_table_new();
+    struct hsdb_cache *cache = hsdb_cache_new();
+    struct diag d;
+    diag_init(&d);
+
+    /* parser packs, when they load */
+    struct parser_set *ps = NULL;
+    hs_scratch_t *scratch = NULL;
+    struct stat sb;
+    if (stat(parsers, &sb) == 0) {
+        const char *pp[] = {parsers};
+        struct parser_limits pl = {0, 0};
+        if (parser_set_load(pp, 1, reg, lt, &pl, cache, &ps, &d) != 0 || !ps || parser_set_count(ps) == 0) {
+            parser_set_free(ps);
+            ps = NULL;
+        } else if (parser_set_alloc_scratch(ps, &scratch) != 0) {
+            die("parser scratch");
+        }
+    }
+    printf("events: %zu corpus lines; fields from %s\n", n_evs,
+           ps ? "the parser packs" : "the bench's own extraction (no parser packs loaded)");
+    if (ps)
+        printf("parsers: %u from %s (%u load errors)\n", parser_set_count(ps), parsers, d.errors);
+
+    struct logsource l = {0};
+    strcpy(l.product, "linux");
+    strcpy(l.service, "sshd");
+    logsource_intern(lt, &l, &LS_SSHD);
+    strcpy(l.service, "sudo");
+    logsource_intern(lt, &l, &LS_SUDO);
+    l.service[0] = '\0';
+    logsource_intern(lt, &l, &LS_LINUX);
+    memset(&l, 0, sizeof l);
+    strcpy(l.category, "webserver");
+    logsource_intern(lt, &l, &LS_WEB);
+    strcpy(l.category, "firewall");
+    logsource_intern(lt, &l, &LS_FW);
+    memset(&l, 0, sizeof l);
+    strcpy(l.product, "cisco");
+    strcpy(l.service, "asa");
+    logsource_intern(lt, &l, &LS_ASA);
+    field_registry_intern(reg, "url.original", &F_URL);
+    field_registry_intern(reg, "user_agent.original", &F_UA);
+    field_registry_intern(reg, "http.request.method", &F_METHOD);
+    field_registry_intern(reg, "http.response.status_code", &F_STATUS);
+    field_registry_intern(reg, "source.ip", &F_SRCIP);
+    field_registry_intern(reg, "user.name", &F_USER);
+    field_registry_intern(reg, "event.outcome", &F_OUTCOME);
+
+    /* rules */
+    char sigma_dir[4096];
+    if (sigma_corpus) {
+        snprintf(sigma_dir, sizeof sigma_dir, "%s/rules/sigma/rules", corpus);
+        rules[n_rules_paths++] = sigma_dir;
+    }
+    if (synthetic)
+        rules[n_rules_paths++] = write_synthetic(synthetic);
+    unsigned pre_errors = d.errors;
+    struct rule_set *rs = NULL;
+    double t0 = now();
+    if (detect_load(rules, n_rules_paths, fieldmap, reg, lt, NULL, cache, &rs, &d) != 0) {
+        diag_print(&d, stderr);
+        return 1;
+    }
+    double compile = now() - t0;
+    unsigned compiled, reused;
+    hsdb_cache_stats(cache, &compiled, &reused);
+    /* again, from the cache (what a ruleset file load costs) */
+    struct diag d2;
+    diag_init(&d2);
+    struct rule_set *rs2 = NULL;
+    t0 = now();
+    if (detect_load(rules, n_rules_paths, fieldmap, reg, lt, NULL, cache, &rs2, &d2) != 0)
+        die("reload");
+    double reload = now() - t0;
+    detect_free(rs2);
+    diag_free(&d2);
+    unsigned n_rules = detect_rule_count(rs);
+    printf("rules: %u loaded (%u rejected) from", n_rules, d.errors - pre_errors);
+    for (unsigned i = 0; i < n_rules_paths; i++)
+        printf(" %s", rules[i]);
+    printf("\ncompile: %.1f ms cold (%u Hyperscan databases), %.1f ms from the warm hsdb cache\n", compile * 1e3,
+           compiled, reload * 1e3);
+
+    if (detect_alloc_scratch(rs, &scratch) != 0)
+        die("scratch");
+    struct detect_state *st = detect_state_new(rs);
+    if (!st)
+        die("state");
+
+    /* fields of every event, built once */
+    struct event_fields *efs = calloc(n_evs, sizeof *efs);
+    if (!efs)
+        die("calloc");
+    size_t per_ls[LOGSOURCE_MAX] = {0};
+    for (size_t i = 0; i < n_evs; i++) {
+        if (event_fields_init(&efs[i], 64, 1024))
+            die("fields");
+        event_fields_from_syslog(&efs[i], &evs[i]);
+        if (ps)
+            parser_set_parse(ps, scratch, &evs[i], &efs[i]);
+        else
+            fallback_fields(&evs[i], &efs[i]);
+        per_ls[efs[i].logsource]++;
+    }
+    printf("log sources of the events:");
+    for (unsigned i = 0; i < logsource_count(lt); i++)
+        if (per_ls[i]) {
+            char buf[160];
+            logsource_format(logsource_get(lt, (uint16_t)i), buf, sizeof buf);
+            printf(" [%s] %zu;", i ? buf : "none", per_ls[i]);
+        }
+    printf("\n");
+
+    uint32_t out[256];
+    double *ns = calloc(rounds, sizeof *ns);
+    uint64_t matches = 0;
+    uint64_t *fired = calloc(n_rules + 1, sizeof *fired);
+    for (size_t i = 0; i < n_evs; i++) { /* warm up, and count matches */
+        int m = detect_eval(rs, scratch, st, &efs[i], out, 256);
+        if (m < 0)
+            die("detect_eval");
+        matches += (uint64_t)m;
+        for (int k = 0; k < m && k < 256; k++)
+            fired[out[k]]++;
+    }
+    if (getenv("BENCH_DETECT_FIRED"))
+        for (unsigned r = 0; r < n_rules; r++)
+            if (fired[r])
+                printf("  %8llu  %s\n", (unsigned long long)fired[r], detect_rule(rs, r)->title);
+    free(fired);
+    for (unsigned r = 0; r < rounds; r++) {
+        t0 = now();
+        for (size_t i = 0; i < n_evs; i++)
+            detect_eval(rs, scratch, st, &efs[i], out, 256);
+        ns[r] = (now() - t0) * 1e9 / (double)n_evs;
+    }
+    qsort(ns, rounds, sizeof *ns, cmp_d);
+    double med = ns[rounds / 2];
+    printf("detect_eval: %.0f ns/event median of %u rounds (min %.0f, max %.0f) = %.2f M events/s; "
+           "%.3f matches/event\n",
+           med, rounds, ns[0], ns[rounds - 1], 1e3 / med, (double)matches / (double)n_evs);
+
+    for (size_t i = 0; i < n_evs; i++)
+        event_fields_free(&efs[i]);
+    free(efs);
+    free(ns);
+    detect_state_free(st);
+    hs_free_scratch(scratch);
+    detect_free(rs);
+    parser_set_free(ps);
+    diag_free(&d);
+    hsdb_cache_free(cache);
+    logsource_table_free(lt);
+    field_registry_free(reg);
+    for (size_t i = 0; i < n_bufs; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(evs);
+    return 0;
+}

@@ -1,0 +1,1413 @@
+/* Parser sets: pack loading (YAML), per-program Hyperscan databases, dispatch.
+ *
+ * Dispatch (parser_set_parse):
+ *   1. The message body is trimmed of leading/trailing blanks.
+ *   2. process.name picks a program entry: exact names through a hash table,
+ *      then the longest "prefix*" program; no entry = the program-less one.
+ *   3. One Hyperscan scan of the body with the entry's database.  An entry's
+ *      database holds the templates written for that program (file order)
+ *      followed by the templates without a program filter (file order), all
+ *      anchored, HS_FLAG_SINGLEMATCH, no start-of-match.  Hyperscan ids are
+ *      positions in that order, and the lowest matching id wins; the scan stops
+ *      at once when id 0 matches (nothing can outrank it).  The winner's walker
+ *      extracts the fields; if the walker rejects the message, the next match
+ *      is tried.
+ *   4. Otherwise the generic parsers (kv, cef, leef, json) of the entry, in the
+ *      same order, each after its cheap claim test.
+ *   5. Otherwise the event keeps the program's default log source.
+ */
+#define _GNU_SOURCE
+#include "engine/parser.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <yaml.h>
+
+#include "engine/genparse.h"
+#include "engine/template.h"
+
+#define PS_MAX_CANDIDATES 32
+#define PS_NAME_MAX       96
+#define PS_PROG_MAX       128
+#define PS_DEFAULT_MAX_PARSERS 4096
+#define PS_DEFAULT_MAX_FIELDS  64
+
+enum { K_TEMPLATE = 0 };   /* else enum gp_format */
+
+struct ps_const {
+    field_id fid;
+    uint8_t type;          /* FIELD_STR or FIELD_INT */
+    int64_t i;
+    char *s;
+    uint32_t len;
+};
+
+struct ps_parser {
+    char *name;            /* "pack/name" */
+    uint8_t kind;
+    struct tpl *tpl;
+    struct genparse gp;
+    char **progs;          /* NULL = any program */
+    unsigned n_progs;
+    struct ps_const *consts;
+    unsigned n_consts;
+    uint16_t logsource;
+    bool has_ls;
+    bool split_url;
+    unsigned pack;         /* index into the load's pack list */
+    unsigned line;
+};
+
+struct ps_db {
+    hs_database_t *db;
+    unsigned *pidx;        /* Hyperscan id -> parser index */
+    unsigned n;
+};
+
+struct ps_prog {
+    char *name;
+    uint32_t len;          /* without the '*' of a prefix */
+    bool prefix;
+    struct ps_db own;      /* used when it has templates of its own */
+    const struct ps_db *db;
+    unsigned *gen;         /* generic parsers, in order */
+    unsigned n_gen;
+    uint16_t default_ls;
+};
+
+struct ps_progdef {        /* programs: entries, kept for the set */
+    char *name;
+    uint16_t ls;
+};
+
+struct parser_set {
+    struct ps_parser *p;
+    unsigned n, cap;
+    struct ps_progdef *defs;
+    unsigned n_defs, cap_defs;
+    struct ps_prog *prog;
+    unsigned n_prog;
+    int32_t *slot;         /* exact program names: index + 1 */
+    unsigned nslots;
+    unsigned *prefix;      /* prefix programs, longest first */
+    unsigned n_prefix;
+    struct ps_db any;
+    unsigned *any_gen;
+    unsigned n_any_gen;
+    bool split_url;
+    field_id fid_url_original, fid_url_path, fid_url_query;
+    char **load_files;     /* during parser_set_load only: pack index -> file */
+};
+
+/* ---- small utilities ---------------------------------------------------- */
+
+static uint32_t hash_bytes(const char *p, uint32_t n)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
+static bool valid_ident(const char *s)
+{
+    if (!*s || strlen(s) > PS_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+static void parser_clear(struct ps_parser *p)
+{
+    free(p->name);
+    tpl_free(p->tpl);
+    if (p->kind != K_TEMPLATE)
+        genparse_free(&p->gp);
+    for (unsigned i = 0; i < p->n_progs; i++)
+        free(p->progs[i]);
+    free(p->progs);
+    for (unsigned i = 0; i < p->n_consts; i++)
+        free(p->consts[i].s);
+    free(p->consts);
+    memset(p, 0, sizeof *p);
+}
+
+static void db_clear(struct ps_db *d)
+{
+    if (d->db)
+        hs_free_database(d->db);
+    free(d->pidx);
+    memset(d, 0, sizeof *d);
+}
+
+static void progs_clear(struct parser_set *ps)
+{
+    for (unsigned i = 0; i < ps->n_prog; i++) {
+        free(ps->prog[i].name);
+        db_clear(&ps->prog[i].own);
+        free(ps->prog[i].gen);
+    }
+    free(ps->prog);
+    ps->prog = NULL;
+    ps->n_prog = 0;
+    free(ps->slot);
+    ps->slot = NULL;
+    ps->nslots = 0;
+    free(ps->prefix);
+    ps->prefix = NULL;
+    ps->n_prefix = 0;
+    db_clear(&ps->any);
+    free(ps->any_gen);
+    ps->any_gen = NULL;
+    ps->n_any_gen = 0;
+}
+
+void parser_set_free(struct parser_set *ps)
+{
+    if (!ps)
+        return;
+    progs_clear(ps);
+    for (unsigned i = 0; i < ps->n; i++)
+        parser_clear(&ps->p[i]);
+    free(ps->p);
+    for (unsigned i = 0; i < ps->n_defs; i++)
+        free(ps->defs[i].name);
+    free(ps->defs);
+    free(ps);
+}
+
+unsigned parser_set_count(const struct parser_set *ps) { return ps ? ps->n : 0; }
+
+const char *parser_set_name(const struct parser_set *ps, unsigned idx)
+{
+    return ps && idx < ps->n ? ps->p[idx].name : NULL;
+}
+
+/* ---- YAML helpers ------------------------------------------------------- */
+
+struct pack_ld {
+    const char *file;
+    char *name;
+    yaml_document_t *doc;
+    struct diag *d;
+    struct field_registry *reg;
+    struct logsource_table *lt;
+    unsigned max_fields;
+    unsigned errors;
+    struct ps_parser *p;
+    unsigned n, cap;
+    struct ps_progdef *defs;
+    unsigned n_defs, cap_defs;
+    unsigned *def_lines;
+    unsigned pack_index;
+    bool split_url;
+};
+
+static unsigned line_of(const yaml_node_t *n) { return n ? (unsigned)n->start_mark.line + 1 : 0; }
+
+#define PERR(ld, node, what, ...)                                                        \
+    do {                                                                                 \
+        diag_add((ld)->d, DIAG_ERROR, (ld)->file, line_of(node), (what), __VA_ARGS__);   \
+        (ld)->errors++;                                                                  \
+    } while (0)
+
+static yaml_node_t *node_at(struct pack_ld *ld, int idx) { return yaml_document_get_node(ld->doc, idx); }
+
+/* The scalar's text, or NULL (error reported) when it is not a clean scalar. */
+static const char *scalar(struct pack_ld *ld, yaml_node_t *n, const char *what, const char *key)
+{
+    if (!n || n->type != YAML_SCALAR_NODE) {
+        PERR(ld, n, what, "'%s' must be a string", key);
+        return NULL;
+    }
+    const char *s = (const char *)n->data.scalar.value;
+    if (strlen(s) != n->data.scalar.length) {
+        PERR(ld, n, what, "'%s' holds a NUL byte", key);
+        return NULL;
+    }
+    return s;
+}
+
+static bool is_plain_int(yaml_node_t *n, int64_t *out)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = (const char *)n->data.scalar.value;
+    if (!*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s)
+        return false;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (c == s && (*c == '-' || *c == '+'))))
+            return false;
+    *out = v;
+    return true;
+}
+
+static int parse_bool(const char *s)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+        return 1;
+    if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+        return 0;
+    return -1;
+}
+
+static int load_logsource(struct pack_ld *ld, yaml_node_t *n, const char *what, uint16_t *id)
+{
+    if (!n || n->type != YAML_MAPPING_NODE) {
+        PERR(ld, n, what, "logsource must be a mapping of product, service, category");
+        return -1;
+    }
+    struct logsource ls;
+    memset(&ls, 0, sizeof ls);
+    int rc = 0, keys = 0;
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node_at(ld, pr->key), *v = node_at(ld, pr->value);
+        const char *ks = scalar(ld, k, what, "logsource key");
+        const char *vs = ks ? scalar(ld, v, what, ks) : NULL;
+        if (!ks || !vs) {
+            rc = -1;
+            continue;
+        }
+        char *dst = !strcmp(ks, "product")    ? ls.product
+                    : !strcmp(ks, "service")  ? ls.service
+                    : !strcmp(ks, "category") ? ls.category
+                                              : NULL;
+        if (!dst) {
+            PERR(ld, k, what, "unknown logsource key '%s' (product, service, category)", ks);
+            rc = -1;
+            continue;
+        }
+        if (!*vs || strlen(vs) >= LOGSOURCE_KEY_MAX) {
+            PERR(ld, v, what, "logsource %s must be 1..%d characters", ks, LOGSOURCE_KEY_MAX - 1);
+            rc = -1;
+            continue;
+        }
+        strcpy(dst, vs);
+        keys++;
+    }
+    if (rc)
+        return -1;
+    if (!keys) {
+        PERR(ld, n, what, "empty logsource");
+        return -1;
+    }
+    if (logsource_intern(ld->lt, &ls, id) != 0) {
+        PERR(ld, n, what, "too many log sources (max %d)", LOGSOURCE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int intern_field(struct pack_ld *ld, yaml_node_t *n, const char *what, const char *name, field_id *fid)
+{
+    if (field_registry_intern(ld->reg, name, fid) != 0) {
+        PERR(ld, n, what, "bad field name '%s' (letters, digits, . _ - @; 1..63 bytes) or registry full", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* "field", "field:int|ip|str", "field|fallback", "field|fallback:type" */
+static int split_typed(struct pack_ld *ld, yaml_node_t *n, const char *what, const char *s, char *name, size_t cap,
+                       int *vtype, char *alt, size_t altcap)
+{
+    const char *colon = strchr(s, ':');
+    size_t tl = colon ? (size_t)(colon - s) : strlen(s);
+    const char *bar = memchr(s, '|', tl);
+    size_t nl = bar ? (size_t)(bar - s) : tl;
+    size_t al = bar ? tl - nl - 1 : 0;
+    if (nl == 0 || nl >= cap || (bar && (al == 0 || al >= altcap))) {
+        PERR(ld, n, what, "bad field name '%s'", s);
+        return -1;
+    }
+    memcpy(name, s, nl);
+    name[nl] = '\0';
+    alt[0] = '\0';
+    if (bar) {
+        memcpy(alt, bar + 1, al);
+        alt[al] = '\0';
+    }
+    *vtype = -1;
+    if (colon) {
+        if (!strcmp(colon + 1, "int"))
+            *vtype = GP_VINT;
+        else if (!strcmp(colon + 1, "ip"))
+            *vtype = GP_VIP;
+        else if (!strcmp(colon + 1, "str"))
+            *vtype = GP_VSTR;
+        else {
+            PERR(ld, n, what, "unknown type '%s' in '%s' (int, ip, str)", colon + 1, s);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int add_program(struct pack_ld *ld, struct ps_parser *p, yaml_node_t *n, const char *what, const char *s)
+{
+    size_t l = strlen(s);
+    if (!l || l > PS_PROG_MAX) {
+        PERR(ld, n, what, "program name must be 1..%d characters", PS_PROG_MAX);
+        return -1;
+    }
+    const char *star = strchr(s, '*');
+    if (star && star[1]) {
+        PERR(ld, n, what, "'*' may only end a program name (prefix match): '%s'", s);
+        return -1;
+    }
+    if (!strcmp(s, "*"))
+        return 0;   /* any program */
+    char **np = realloc(p->progs, (p->n_progs + 1) * sizeof *np);
+    if (!np)
+        return -1;
+    p->progs = np;
+    if (!(p->progs[p->n_progs] = strdup(s)))
+        return -1;
+    p->n_progs++;
+    return 0;
+}
+
+/* ---- one parser ------------------------------------------------------------ */
+
+static int load_parser(struct pack_ld *ld, yaml_node_t *n)
+{
+    if (n->type != YAML_MAPPING_NODE) {
+        PERR(ld, n, ld->name, "each parser must be a mapping");
+        return -1;
+    }
+    struct ps_parser p;
+    memset(&p, 0, sizeof p);
+    p.pack = ld->pack_index;
+    p.line = line_of(n);
+    unsigned err0 = ld->errors;
+    char what[PS_NAME_MAX * 2 + 2];
+    snprintf(what, sizeof what, "%s/?", ld->name);
+
+    yaml_node_t *name_n = NULL, *tmpl_n = NULL, *fmt_n = NULL, *claim_n = NULL, *map_n = NULL, *set_n = NULL,
+                *ls_n = NULL, *prog_n = NULL, *flags_n = NULL, *prefix_n = NULL, *sep_n = NULL, *minp_n = NULL,
+                *lower_n = NULL, *split_n = NULL;
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node_at(ld, pr->key), *v = node_at(ld, pr->value);
+        const char *ks = scalar(ld, k, what, "key");
+        if (!ks)
+            continue;
+        yaml_node_t **slot = !strcmp(ks, "name")           ? &name_n
+                             : !strcmp(ks, "template")     ? &tmpl_n
+                             : !strcmp(ks, "format")       ? &fmt_n
+                             : !strcmp(ks, "claim")        ? &claim_n
+                             : !strcmp(ks, "map")          ? &map_n
+                             : !strcmp(ks, "set")          ? &set_n
+                             : !strcmp(ks, "logsource")    ? &ls_n
+                             : !strcmp(ks, "program")      ? &prog_n
+                             : !strcmp(ks, "flags")        ? &flags_n
+                             : !strcmp(ks, "prefix_field") ? &prefix_n
+                             : !strcmp(ks, "separators")   ? &sep_n
+                             : !strcmp(ks, "min_pairs")    ? &minp_n
+                             : !strcmp(ks, "lowercase")    ? &lower_n
+                             : !strcmp(ks, "split_url")    ? &split_n
+                                                           : NULL;
+        if (!strcmp(ks, "description") || !strcmp(ks, "example"))
+            continue;
+        if (!slot) {
+            PERR(ld, k, what, "unknown parser key '%s'", ks);
+            continue;
+        }
+        if (*slot) {
+            PERR(ld, k, what, "duplicate key '%s'", ks);
+            continue;
+        }
+        *slot = v;
+    }
+    /* name */
+    const char *nm = name_n ? scalar(ld, name_n, what, "name") : NULL;
+    if (!name_n)
+        PERR(ld, n, what, "parser without a name");
+    else if (nm && !valid_ident(nm))
+        PERR(ld, name_n, what, "bad parser name '%s' (letters, digits, _ - .)", nm);
+    if (nm && valid_ident(nm)) {
+        snprintf(what, sizeof what, "%s/%s", ld->name, nm);
+        for (unsigned i = 0; i < ld->n; i++)
+            if (!strcmp(ld->p[i].name, what))
+                PERR(ld, name_n, what, "duplicate parser name");
+    }
+    if (!(p.name = strdup(what)))
+        goto oom;
+
+    /* kind */
+    if (!!tmpl_n == !!fmt_n) {
+        PERR(ld, n, what, "a parser needs exactly one of 'template' and 'format'");
+        goto done;
+    }
+    if (tmpl_n) {
+        p.kind = K_TEMPLATE;
+        const char *ts = scalar(ld, tmpl_n, what, "template");
+        if (ts) {
+            struct tpl_error te;
+            if (tpl_compile(ts, ld->reg, ld->max_fields, &p.tpl, &te) != 0)
+                PERR(ld, tmpl_n, what, "template column %u: %s", te.column, te.msg);
+        }
+        yaml_node_t *gen_only[] = {claim_n, map_n, flags_n, prefix_n, sep_n, minp_n, lower_n};
+        const char *gen_names[] = {"claim", "map", "flags", "prefix_field", "separators", "min_pairs", "lowercase"};
+        for (unsigned i = 0; i < sizeof gen_only / sizeof gen_only[0]; i++)
+            if (gen_only[i])
+                PERR(ld, gen_only[i], what, "'%s' applies to generic (format:) parsers only", gen_names[i]);
+    } else {
+        const char *fs = scalar(ld, fmt_n, what, "format");
+        enum gp_format f = fs ? gp_format_parse(fs) : 0;
+        if (fs && !f)
+            PERR(ld, fmt_n, what, "unknown format '%s' (kv, cef, leef, json)", fs);
+        if (!f)
+            goto done;
+        p.kind = (uint8_t)f;
+        genparse_init(&p.gp, f);
+        p.gp.max_fields = ld->max_fields;
+        if (claim_n) {
+            const char *cs = scalar(ld, claim_n, what, "claim");
+            if (cs && !*cs)
+                PERR(ld, claim_n, what, "empty claim literal");
+            else if (cs && genparse_set_claim(&p.gp, cs) != 0)
+                goto oom;
+        }
+        if (map_n && map_n->type != YAML_MAPPING_NODE)
+            PERR(ld, map_n, what, "'map' must be a mapping of source key to field");
+        else if (map_n) {
+            for (yaml_node_pair_t *pr = map_n->data.mapping.pairs.start; pr < map_n->data.mapping.pairs.top; pr++) {
+                yaml_node_t *k = node_at(ld, pr->key), *v = node_at(ld, pr->value);
+                const char *ks = scalar(ld, k, what, "map key");
+                const char *vs = ks ? scalar(ld, v, what, ks) : NULL;
+                char fname[FIELD_NAME_MAX + 1], aname[FIELD_NAME_MAX + 1];
+                int vt;
+                field_id fid, afid = 0;
+                if (!vs || split_typed(ld, v, what, vs, fname, sizeof fname, &vt, aname, sizeof aname) != 0 ||
+                    intern_field(ld, v, what, fname, &fid) != 0 ||
+                    (aname[0] && intern_field(ld, v, what, aname, &afid) != 0))
+                    continue;
+                if (genparse_map(&p.gp, ks, fid, fname, vt, aname[0] ? (int)afid : -1) != 0)
+                    PERR(ld, k, what, "key '%s' mapped twice", ks);
+            }
+        }
+        if (!map_n)
+            PERR(ld, n, what, "a generic parser needs a 'map'");
+        if (p.kind != GP_KV) {
+            yaml_node_t *kv_only[] = {flags_n, prefix_n, sep_n, minp_n};
+            const char *kv_names[] = {"flags", "prefix_field", "separators", "min_pairs"};
+            for (unsigned i = 0; i < sizeof kv_only / sizeof kv_only[0]; i++)
+                if (kv_only[i])
+                    PERR(ld, kv_only[i], what, "'%s' applies to format: kv only", kv_names[i]);
+        } else {
+            if (flags_n && flags_n->type != YAML_MAPPING_NODE)
+                PERR(ld, flags_n, what, "'flags' must be a mapping of bare word to field");
+            else if (flags_n) {
+                for (yaml_node_pair_t *pr = flags_n->data.mapping.pairs.start; pr < flags_n->data.mapping.pairs.top;
+                     pr++) {
+                    yaml_node_t *k = node_at(ld, pr->key), *v = node_at(ld, pr->value);
+                    const char *ks = scalar(ld, k, what, "flag");
+                    const char *vs = ks ? scalar(ld, v, what, ks) : NULL;
+                    field_id fid;
+                    if (!vs || intern_field(ld, v, what, vs, &fid) != 0)
+                        continue;
+                    if (genparse_flag(&p.gp, ks, fid) != 0)
+                        PERR(ld, k, what, "flag '%s' listed twice", ks);
+                }
+            }
+            if (prefix_n) {
+                const char *ps = scalar(ld, prefix_n, what, "prefix_field");
+                if (ps && intern_field(ld, prefix_n, what, ps, &p.gp.prefix_fid) == 0)
+                    p.gp.has_prefix = true;
+            }
+            if (sep_n) {
+                const char *ss = scalar(ld, sep_n, what, "separators");
+                if (ss && (!*ss || strchr(ss, '=') || strchr(ss, '"')))
+                    PERR(ld, sep_n, what, "separators must be non-empty and hold neither '=' nor '\"'");
+                else if (ss)
+                    genparse_set_separators(&p.gp, ss);
+            }
+            if (minp_n) {
+                int64_t v;
+                if (!is_plain_int(minp_n, &v) || v < 1 || v > 1000)
+                    PERR(ld, minp_n, what, "min_pairs must be an integer 1..1000");
+                else
+                    p.gp.min_pairs = (unsigned)v;
+            }
+        }
+        if (lower_n && lower_n->type != YAML_SEQUENCE_NODE)
+            PERR(ld, lower_n, what, "'lowercase' must be a list of fields");
+        else if (lower_n) {
+            for (yaml_node_item_t *it = lower_n->data.sequence.items.start; it < lower_n->data.sequence.items.top;
+                 it++) {
+                yaml_node_t *v = node_at(ld, *it);
+                const char *vs = scalar(ld, v, what, "lowercase");
+                field_id fid;
+                if (vs && intern_field(ld, v, what, vs, &fid) == 0)
+                    genparse_lowercase(&p.gp, fid);
+            }
+        }
+    }
+
+    /* program */
+    if (prog_n) {
+        if (prog_n->type == YAML_SCALAR_NODE) {
+            const char *s = scalar(ld, prog_n, what, "program");
+            if (s && add_program(ld, &p, prog_n, what, s) != 0 && ld->errors == err0)
+                goto oom;
+        } else if (prog_n->type == YAML_SEQUENCE_NODE) {
+            for (yaml_node_item_t *it = prog_n->data.sequence.items.start; it < prog_n->data.sequence.items.top;
+                 it++) {
+                yaml_node_t *v = node_at(ld, *it);
+                const char *s = scalar(ld, v, what, "program");
+                if (s && add_program(ld, &p, v, what, s) != 0 && ld->errors == err0)
+                    goto oom;
+            }
+            if (prog_n->data.sequence.items.start == prog_n->data.sequence.items.top)
+                PERR(ld, prog_n, what, "empty program list");
+        } else {
+            PERR(ld, prog_n, what, "'program' must be a name or a list of names");
+        }
+    }
+
+    /* constants */
+    if (set_n && set_n->type != YAML_MAPPING_NODE)
+        PERR(ld, set_n, what, "'set' must be a mapping of field to value");
+    else if (set_n) {
+        unsigned cnt = (unsigned)(set_n->data.mapping.pairs.top - set_n->data.mapping.pairs.start);
+        p.consts = calloc(cnt ? cnt : 1, sizeof *p.consts);
+        if (!p.consts)
+            goto oom;
+        for (yaml_node_pair_t *pr = set_n->data.mapping.pairs.start; pr < set_n->data.mapping.pairs.top; pr++) {
+            yaml_node_t *k = node_at(ld, pr->key), *v = node_at(ld, pr->value);
+            const char *ks = scalar(ld, k, what, "set key");
+            const char *vs = ks ? scalar(ld, v, what, ks) : NULL;
+            field_id fid;
+            if (!vs || intern_field(ld, k, what, ks, &fid) != 0)
+                continue;
+            struct ps_const *c = &p.consts[p.n_consts++];
+            c->fid = fid;
+            if (is_plain_int(v, &c->i)) {
+                c->type = FIELD_INT;
+            } else {
+                c->type = FIELD_STR;
+                if (!*vs) {
+                    PERR(ld, v, what, "empty constant for '%s'", ks);
+                    continue;
+                }
+                if (!(c->s = strdup(vs)))
+                    goto oom;
+                c->len = (uint32_t)strlen(vs);
+            }
+        }
+    }
+
+    if (ls_n && load_logsource(ld, ls_n, what, &p.logsource) == 0)
+        p.has_ls = true;
+
+    if (split_n) {
+        const char *s = scalar(ld, split_n, what, "split_url");
+        int b = s ? parse_bool(s) : -1;
+        if (s && b < 0)
+            PERR(ld, split_n, what, "split_url must be true or false");
+        p.split_url = b == 1;
+        if (p.split_url)
+            ld->split_url = true;
+    }
+
+done:
+    if (ld->errors != err0) {
+        parser_clear(&p);
+        return -1;
+    }
+    if (ld->n == ld->cap) {
+        unsigned cap = ld->cap ? ld->cap * 2 : 16;
+        struct ps_parser *np = realloc(ld->p, cap * sizeof *np);
+        if (!np)
+            goto oom;
+        ld->p = np;
+        ld->cap = cap;
+    }
+    ld->p[ld->n++] = p;
+    return 0;
+oom:
+    PERR(ld, n, what, "out of memory");
+    parser_clear(&p);
+    return -1;
+}
+
+static int load_programs(struct pack_ld *ld, yaml_node_t *n)
+{
+    if (n->type != YAML_MAPPING_NODE) {
+        PERR(ld, n, ld->name, "'programs' must be a mapping of process.name to logsource");
+        return -1;
+    }
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node_at(ld, pr->key), *v = node_at(ld, pr->value);
+        const char *ks = scalar(ld, k, ld->name, "program");
+        if (!ks)
+            continue;
+        size_t l = strlen(ks);
+        const char *star = strchr(ks, '*');
+        if (!l || l > PS_PROG_MAX || (star && star[1]) || !strcmp(ks, "*")) {
+            PERR(ld, k, ld->name, "bad program name '%s'", ks);
+            continue;
+        }
+        bool dup = false;
+        for (unsigned i = 0; i < ld->n_defs; i++)
+            dup |= !strcmp(ld->defs[i].name, ks);
+        if (dup) {
+            PERR(ld, k, ld->name, "program '%s' listed twice", ks);
+            continue;
+        }
+        uint16_t ls;
+        if (load_logsource(ld, v, ld->name, &ls) != 0)
+            continue;
+        if (ld->n_defs == ld->cap_defs) {
+            unsigned cap = ld->cap_defs ? ld->cap_defs * 2 : 16;
+            struct ps_progdef *nd = realloc(ld->defs, cap * sizeof *nd);
+            unsigned *nl = realloc(ld->def_lines, cap * sizeof *nl);
+            if (nd)
+                ld->defs = nd;
+            if (nl)
+                ld->def_lines = nl;
+            if (!nd || !nl) {
+                PERR(ld, k, ld->name, "out of memory");
+                return -1;
+            }
+            ld->cap_defs = cap;
+        }
+        ld->def_lines[ld->n_defs] = line_of(k);
+        ld->defs[ld->n_defs].ls = ls;
+        if (!(ld->defs[ld->n_defs].name = strdup(ks))) {
+            PERR(ld, k, ld->name, "out of memory");
+            return -1;
+        }
+        ld->n_defs++;
+    }
+    return 0;
+}
+
+static void pack_ld_free(struct pack_ld *ld)
+{
+    for (unsigned i = 0; i < ld->n; i++)
+        parser_clear(&ld->p[i]);
+    free(ld->p);
+    for (unsigned i = 0; i < ld->n_defs; i++)
+        free(ld->defs[i].name);
+    free(ld->defs);
+    free(ld->def_lines);
+    free(ld->name);
+    memset(ld, 0, sizeof *ld);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 14, n = 0, r;
+    char *buf = malloc(cap);
+    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Loads one pack file into ld.  Returns 0 when it has no error. */
+static int load_pack(struct pack_ld *ld)
+{
+    size_t len;
+    char *buf = slurp(ld->file, &len);
+    if (!buf) {
+        diag_add(ld->d, DIAG_ERROR, ld->file, 0, "", "cannot read: %s", strerror(errno ? errno : EIO));
+        ld->errors++;
+        return -1;
+    }
+    yaml_parser_t yp;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&yp)) {
+        free(buf);
+        diag_add(ld->d, DIAG_ERROR, ld->file, 0, "", "out of memory");
+        ld->errors++;
+        return -1;
+    }
+    yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+    if (!yaml_parser_load(&yp, &doc)) {
+        diag_add(ld->d, DIAG_ERROR, ld->file, (unsigned)yp.problem_mark.line + 1, "", "YAML: %s%s%s",
+                 yp.problem ? yp.problem : "syntax error", yp.context ? " " : "", yp.context ? yp.context : "");
+        ld->errors++;
+        yaml_parser_delete(&yp);
+        free(buf);
+        return -1;
+    }
+    ld->doc = &doc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_node_t *pack_n = NULL, *progs_n = NULL, *parsers_n = NULL;
+    if (!root) {
+        diag_add(ld->d, DIAG_ERROR, ld->file, 1, "", "empty pack");
+        ld->errors++;
+        goto out;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        PERR(ld, root, "", "a pack is a mapping with 'pack', 'programs' and 'parsers'");
+        goto out;
+    }
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = node_at(ld, pr->key), *v = node_at(ld, pr->value);
+        const char *ks = scalar(ld, k, "", "key");
+        if (!ks)
+            continue;
+        if (!strcmp(ks, "pack"))
+            pack_n = v;
+        else if (!strcmp(ks, "programs"))
+            progs_n = v;
+        else if (!strcmp(ks, "parsers"))
+            parsers_n = v;
+        else if (strcmp(ks, "description"))
+            PERR(ld, k, "", "unknown top-level key '%s' (pack, description, programs, parsers)", ks);
+    }
+    const char *pn = pack_n ? scalar(ld, pack_n, "", "pack") : NULL;
+    if (!pack_n)
+        PERR(ld, root, "", "missing 'pack: NAME'");
+    else if (pn && !valid_ident(pn))
+        PERR(ld, pack_n, "", "bad pack name '%s' (letters, digits, _ - .)", pn);
+    ld->name = strdup(pn && valid_ident(pn) ? pn : "?");
+    if (!ld->name) {
+        ld->errors++;
+        goto out;
+    }
+    if (progs_n)
+        load_programs(ld, progs_n);
+    if (parsers_n) {
+        if (parsers_n->type != YAML_SEQUENCE_NODE)
+            PERR(ld, parsers_n, ld->name, "'parsers' must be a list");
+        else
+            for (yaml_node_item_t *it = parsers_n->data.sequence.items.start; it < parsers_n->data.sequence.items.top;
+                 it++)
+                load_parser(ld, node_at(ld, *it));
+    }
+out:
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&yp);
+    free(buf);
+    ld->doc = NULL;
+    return ld->errors ? -1 : 0;
+}
+
+/* ---- building the dispatch -------------------------------------------------- */
+
+static bool spec_matches_exact(const char *spec, const char *name)
+{
+    size_t sl = strlen(spec);
+    if (sl && spec[sl - 1] == '*')
+        return !strncmp(spec, name, sl - 1);
+    return !strcmp(spec, name);
+}
+
+/* Does a parser written for spec apply to a program key (exact or prefix)? */
+static bool spec_applies(const char *spec, const struct ps_prog *pg)
+{
+    if (!pg->prefix)
+        return spec_matches_exact(spec, pg->name);
+    size_t sl = strlen(spec);
+    if (!sl || spec[sl - 1] != '*')
+        return false;   /* an exact spec never covers a whole prefix */
+    return sl - 1 <= pg->len && !strncmp(spec, pg->name, sl - 1);
+}
+
+static bool parser_applies(const struct ps_parser *p, const struct ps_prog *pg)
+{
+    for (unsigned i = 0; i < p->n_progs; i++)
+        if (spec_applies(p->progs[i], pg))
+            return true;
+    return false;
+}
+
+static int prog_key_add(struct parser_set *ps, const char *spec)
+{
+    size_t sl = strlen(spec);
+    bool prefix = sl && spec[sl - 1] == '*';
+    for (unsigned i = 0; i < ps->n_prog; i++)
+        if (!strcmp(ps->prog[i].name, spec))
+            return 0;
+    struct ps_prog *np = realloc(ps->prog, (ps->n_prog + 1) * sizeof *np);
+    if (!np)
+        return -1;
+    ps->prog = np;
+    struct ps_prog *pg = &ps->prog[ps->n_prog];
+    memset(pg, 0, sizeof *pg);
+    if (!(pg->name = strdup(spec)))
+        return -1;
+    pg->prefix = prefix;
+    pg->len = (uint32_t)(prefix ? sl - 1 : sl);
+    ps->n_prog++;
+    return 0;
+}
+
+static int build_db(struct hsdb_cache *cache, const char *key, const struct parser_set *ps, struct ps_db *db,
+                    const unsigned *idx, unsigned n, int *failed_parser, struct diag *d)
+{
+    *failed_parser = -1;
+    if (!n)
+        return 0;
+    const char **exprs = malloc(n * sizeof *exprs);
+    unsigned *flags = malloc(n * sizeof *flags), *ids = malloc(n * sizeof *ids);
+    db->pidx = malloc(n * sizeof *db->pidx);
+    if (!exprs || !flags || !ids || !db->pidx) {
+        free(exprs);
+        free(flags);
+        free(ids);
+        diag_add(d, DIAG_ERROR, "", 0, key, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        exprs[i] = tpl_regex(ps->p[idx[i]].tpl);
+        flags[i] = HS_FLAG_SINGLEMATCH | HS_FLAG_DOTALL;
+        ids[i] = i;
+        db->pidx[i] = idx[i];
+    }
+    db->n = n;
+    struct hsdb_patterns pat = {exprs, flags, ids, NULL, n};
+    int failed;
+    char err[256];
+    int rc = hsdb_build(cache, key, &pat, &db->db, &failed, err, sizeof err);
+    if (rc != 0) {
+        if (failed >= 0 && (unsigned)failed < n) {
+            const struct ps_parser *p = &ps->p[idx[failed]];
+            *failed_parser = (int)idx[failed];
+            diag_add(d, DIAG_ERROR, ps->load_files ? ps->load_files[p->pack] : "", p->line, p->name,
+                     "Hyperscan rejected the template: %s", err);
+        } else {
+            diag_add(d, DIAG_ERROR, "", 0, key, "Hyperscan could not build the database: %s", err);
+        }
+    }
+    free(exprs);
+    free(flags);
+    free(ids);
+    return rc;
+}
+
+static int cmp_prefix_len(const void *a, const void *b, void *arg)
+{
+    const struct parser_set *ps = arg;
+    uint32_t la = ps->prog[*(const unsigned *)a].len, lb = ps->prog[*(const unsigned *)b].len;
+    return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* Builds program entries and databases from ps->p.  On a template Hyperscan
+ * rejects, *bad_parser is set and -1 returned. */
+static int build(struct parser_set *ps, struct hsdb_cache *cache, int *bad_parser, struct diag *d)
+{
+    *bad_parser = -1;
+    progs_clear(ps);
+    unsigned *idx = malloc((ps->n + 1) * sizeof *idx);
+    if (!idx)
+        return -1;
+    int rc = -1;
+    /* program keys: every spec and every programs: entry */
+    for (unsigned i = 0; i < ps->n; i++)
+        for (unsigned k = 0; k < ps->p[i].n_progs; k++)
+            if (prog_key_add(ps, ps->p[i].progs[k]) != 0)
+                goto out;
+    for (unsigned i = 0; i < ps->n_defs; i++)
+        if (prog_key_add(ps, ps->defs[i].name) != 0)
+            goto out;
+
+    /* the program-less database and generic list */
+    unsigned n = 0;
+    for (unsigned i = 0; i < ps->n; i++)
+        if (!ps->p[i].n_progs && ps->p[i].kind == K_TEMPLATE)
+            idx[n++] = i;
+    if (build_db(cache, "parser/*", ps, &ps->any, idx, n, bad_parser, d) != 0)
+        goto out;
+    n = 0;
+    for (unsigned i = 0; i < ps->n; i++)
+        if (!ps->p[i].n_progs && ps->p[i].kind != K_TEMPLATE)
+            idx[n++] = i;
+    if (n && !(ps->any_gen = malloc(n * sizeof *ps->any_gen)))
+        goto out;
+    if (n)
+        memcpy(ps->any_gen, idx, n * sizeof *idx);
+    ps->n_any_gen = n;
+
+    for (unsigned g = 0; g < ps->n_prog; g++) {
+        struct ps_prog *pg = &ps->prog[g];
+        /* own templates first, then the program-less ones */
+        unsigned own = 0;
+        n = 0;
+        for (unsigned i = 0; i < ps->n; i++)
+            if (ps->p[i].kind == K_TEMPLATE && ps->p[i].n_progs && parser_applies(&ps->p[i], pg))
+                idx[n++] = i;
+        own = n;
+        for (unsigned i = 0; i < ps->n; i++)
+            if (ps->p[i].kind == K_TEMPLATE && !ps->p[i].n_progs)
+                idx[n++] = i;
+        if (own) {
+            char key[PS_PROG_MAX + 16];
+            snprintf(key, sizeof key, "parser/%s", pg->name);
+            if (build_db(cache, key, ps, &pg->own, idx, n, bad_parser, d) != 0)
+                goto out;
+            pg->db = &pg->own;
+        } else {
+            pg->db = ps->any.db ? &ps->any : NULL;
+        }
+        n = 0;
+        for (unsigned i = 0; i < ps->n; i++)
+            if (ps->p[i].kind != K_TEMPLATE && ps->p[i].n_progs && parser_applies(&ps->p[i], pg))
+                idx[n++] = i;
+        for (unsigned i = 0; i < ps->n; i++)
+            if (ps->p[i].kind != K_TEMPLATE && !ps->p[i].n_progs)
+                idx[n++] = i;
+        if (n && !(pg->gen = malloc(n * sizeof *pg->gen)))
+            goto out;
+        if (n)
+            memcpy(pg->gen, idx, n * sizeof *idx);
+        pg->n_gen = n;
+    }
+
+    /* hash of exact names; prefix list, longest first */
+    unsigned n_exact = 0;
+    for (unsigned g = 0; g < ps->n_prog; g++)
+        n_exact += !ps->prog[g].prefix;
+    ps->nslots = 16;
+    while (ps->nslots < n_exact * 2)
+        ps->nslots *= 2;
+    ps->slot = calloc(ps->nslots, sizeof *ps->slot);
+    ps->prefix = malloc((ps->n_prog + 1) * sizeof *ps->prefix);
+    if (!ps->slot || !ps->prefix)
+        goto out;
+    for (unsigned g = 0; g < ps->n_prog; g++) {
+        struct ps_prog *pg = &ps->prog[g];
+        if (pg->prefix) {
+            ps->prefix[ps->n_prefix++] = g;
+            continue;
+        }
+        uint32_t h = hash_bytes(pg->name, pg->len);
+        unsigned j = 0;
+        while (ps->slot[(h + j) & (ps->nslots - 1)])
+            j++;
+        ps->slot[(h + j) & (ps->nslots - 1)] = (int32_t)g + 1;
+    }
+    qsort_r(ps->prefix, ps->n_prefix, sizeof *ps->prefix, cmp_prefix_len, ps);
+
+    /* default log sources: exact definition, else the longest prefix definition */
+    for (unsigned g = 0; g < ps->n_prog; g++) {
+        struct ps_prog *pg = &ps->prog[g];
+        size_t best = 0;
+        bool found = false;
+        for (unsigned i = 0; i < ps->n_defs; i++) {
+            const char *dn = ps->defs[i].name;
+            size_t dl = strlen(dn);
+            bool dpre = dl && dn[dl - 1] == '*';
+            bool ok;
+            if (!strcmp(dn, pg->name))
+                ok = true, dl = (size_t)-1;
+            else if (dpre)
+                ok = dl - 1 <= pg->len && !strncmp(dn, pg->name, dl - 1);
+            else
+                ok = false;
+            if (ok && (!found || dl > best)) {
+                best = dl;
+                found = true;
+                pg->default_ls = ps->defs[i].ls;
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(idx);
+    return rc;
+}
+
+/* ---- loading ------------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool has_yaml_ext(const char *n)
+{
+    size_t l = strlen(n);
+    return n[0] != '.' && ((l > 5 && !strcmp(n + l - 5, ".yaml")) || (l > 4 && !strcmp(n + l - 4, ".yml")));
+}
+
+/* Expands paths into a list of files (directories: *.yaml, *.yml in name order). */
+static int expand_paths(const char *const *paths, unsigned n_paths, char ***out, unsigned *n_out, struct diag *d)
+{
+    char **files = NULL;
+    unsigned n = 0, cap = 0;
+    for (unsigned i = 0; i < n_paths; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) != 0) {
+            diag_add(d, DIAG_ERROR, paths[i], 0, "", "cannot open: %s", strerror(errno));
+            continue;
+        }
+        char **add = NULL;
+        unsigned n_add = 0;
+        if (S_ISDIR(st.st_mode)) {
+            DIR *dir = opendir(paths[i]);
+            if (!dir) {
+                diag_add(d, DIAG_ERROR, paths[i], 0, "", "cannot open: %s", strerror(errno));
+                continue;
+            }
+            struct dirent *de;
+            unsigned cap_add = 0;
+            while ((de = readdir(dir))) {
+                if (!has_yaml_ext(de->d_name))
+                    continue;
+                if (n_add == cap_add) {
+                    cap_add = cap_add ? cap_add * 2 : 16;
+                    char **na = realloc(add, cap_add * sizeof *na);
+                    if (!na)
+                        break;
+                    add = na;
+                }
+                size_t l = strlen(paths[i]) + strlen(de->d_name) + 2;
+                char *f = malloc(l);
+                if (!f)
+                    break;
+                snprintf(f, l, "%s/%s", paths[i], de->d_name);
+                add[n_add++] = f;
+            }
+            closedir(dir);
+            qsort(add, n_add, sizeof *add, cmp_str);
+        } else {
+            add = malloc(sizeof *add);
+            if (add && (add[0] = strdup(paths[i])))
+                n_add = 1;
+        }
+        for (unsigned k = 0; k < n_add; k++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                char **nf = realloc(files, cap * sizeof *nf);
+                if (!nf) {
+                    for (; k < n_add; k++)
+                        free(add[k]);
+                    break;
+                }
+                files = nf;
+            }
+            files[n++] = add[k];
+        }
+        free(add);
+    }
+    *out = files;
+    *n_out = n;
+    return 0;
+}
+
+static void remove_pack(struct parser_set *ps, unsigned pack)
+{
+    unsigned w = 0;
+    for (unsigned i = 0; i < ps->n; i++) {
+        if (ps->p[i].pack == pack)
+            parser_clear(&ps->p[i]);
+        else
+            ps->p[w++] = ps->p[i];
+    }
+    ps->n = w;
+}
+
+int parser_set_load(const char *const *paths, unsigned n_paths, struct field_registry *reg,
+                    struct logsource_table *lt, const struct parser_limits *lim, struct hsdb_cache *cache,
+                    struct parser_set **out, struct diag *d)
+{
+    *out = NULL;
+    unsigned max_parsers = lim && lim->max_parsers ? lim->max_parsers : PS_DEFAULT_MAX_PARSERS;
+    unsigned max_fields = lim && lim->max_fields ? lim->max_fields : PS_DEFAULT_MAX_FIELDS;
+    if (max_fields > FIELDS_HARD_MAX)
+        max_fields = FIELDS_HARD_MAX;
+    struct parser_set *ps = calloc(1, sizeof *ps);
+    if (!ps) {
+        diag_add(d, DIAG_ERROR, "", 0, "", "out of memory");
+        return -1;
+    }
+    char **files = NULL;
+    unsigned n_files = 0;
+    expand_paths(paths, n_paths, &files, &n_files, d);
+    char **pack_names = calloc(n_files + 1, sizeof *pack_names);
+    char **pack_files = calloc(n_files + 1, sizeof *pack_files);
+    int rc = -1;
+    if (!pack_names || !pack_files) {
+        diag_add(d, DIAG_ERROR, "", 0, "", "out of memory");
+        goto out;
+    }
+
+    for (unsigned f = 0; f < n_files; f++) {
+        struct pack_ld ld = {.file = files[f], .d = d, .reg = reg, .lt = lt, .max_fields = max_fields,
+                             .pack_index = f};
+        pack_files[f] = files[f];
+        if (load_pack(&ld) == 0) {
+            /* checks against the packs already in the set */
+            for (unsigned g = 0; g < f; g++)
+                if (pack_names[g] && !strcmp(pack_names[g], ld.name)) {
+                    diag_add(d, DIAG_ERROR, ld.file, 1, ld.name, "pack name already loaded from %s", pack_files[g]);
+                    ld.errors++;
+                }
+            for (unsigned i = 0; i < ld.n; i++)
+                for (unsigned k = 0; k < ps->n; k++)
+                    if (!strcmp(ld.p[i].name, ps->p[k].name)) {
+                        diag_add(d, DIAG_ERROR, ld.file, ld.p[i].line, ld.p[i].name, "parser name already loaded");
+                        ld.errors++;
+                    }
+            if (ps->n + ld.n > max_parsers) {
+                diag_add(d, DIAG_ERROR, ld.file, 1, ld.name, "parser limit reached (max_parsers %u)", max_parsers);
+                ld.errors++;
+            }
+        }
+        if (ld.errors) {
+            pack_ld_free(&ld);
+            continue;
+        }
+        /* accept: move parsers and program definitions into the set */
+        if (ps->n + ld.n > ps->cap) {
+            unsigned cap = ps->cap ? ps->cap : 64;
+            while (cap < ps->n + ld.n)
+                cap *= 2;
+            struct ps_parser *np = realloc(ps->p, cap * sizeof *np);
+            if (!np) {
+                pack_ld_free(&ld);
+                diag_add(d, DIAG_ERROR, files[f], 0, "", "out of memory");
+                goto out;
+            }
+            ps->p = np;
+            ps->cap = cap;
+        }
+        for (unsigned i = 0; i < ld.n; i++) {
+            ps->p[ps->n++] = ld.p[i];
+            ld.p[i].name = NULL;
+        }
+        ld.n = 0;
+        for (unsigned i = 0; i < ld.n_defs; i++) {
+            int have = -1;
+            for (unsigned k = 0; k < ps->n_defs; k++)
+                if (!strcmp(ps->defs[k].name, ld.defs[i].name))
+                    have = (int)k;
+            if (have >= 0) {
+                if (ps->defs[have].ls != ld.defs[i].ls)
+                    diag_add(d, DIAG_WARNING, ld.file, ld.def_lines[i], ld.defs[i].name,
+                             "program already has a log source from another pack; keeping the first");
+                continue;
+            }
+            if (ps->n_defs == ps->cap_defs) {
+                unsigned cap = ps->cap_defs ? ps->cap_defs * 2 : 32;
+                struct ps_progdef *nd = realloc(ps->defs, cap * sizeof *nd);
+                if (!nd)
+                    continue;
+                ps->defs = nd;
+                ps->cap_defs = cap;
+            }
+            ps->defs[ps->n_defs++] = ld.defs[i];
+            ld.defs[i].name = NULL;
+        }
+        ps->split_url |= ld.split_url;
+        pack_names[f] = ld.name;
+        ld.name = NULL;
+        pack_ld_free(&ld);
+    }
+    if (ps->split_url && (field_registry_intern(reg, "url.original", &ps->fid_url_original) != 0 ||
+                          field_registry_intern(reg, "url.path", &ps->fid_url_path) != 0 ||
+                          field_registry_intern(reg, "url.query", &ps->fid_url_query) != 0)) {
+        diag_add(d, DIAG_ERROR, "", 0, "", "field registry full");
+        goto out;
+    }
+
+    /* databases: a template Hyperscan rejects takes its whole pack out */
+    ps->load_files = pack_files;
+    for (;;) {
+        int bad;
+        if (build(ps, cache, &bad, d) == 0)
+            break;
+        if (bad < 0)
+            goto out;
+        remove_pack(ps, ps->p[bad].pack);
+    }
+    ps->load_files = NULL;
+    *out = ps;
+    ps = NULL;
+    rc = 0;
+out:
+    parser_set_free(ps);
+    for (unsigned f = 0; f < n_files; f++) {
+        free(files[f]);
+        if (pack_names)
+            free(pack_names[f]);
+    }
+    free(files);
+    free(pack_names);
+    free(pack_files);
+    return rc;
+}
+
+int parser_set_alloc_scratch(const struct parser_set *ps, hs_scratch_t **s)
+{
+    if (ps->any.db && hs_alloc_scratch(ps->any.db, s) != HS_SUCCESS)
+        return -1;
+    for (unsigned g = 0; g < ps->n_prog; g++)
+        if (ps->prog[g].own.db && hs_alloc_scratch(ps->prog[g].own.db, s) != HS_SUCCESS)
+            return -1;
+    return 0;
+}
+
+/* ---- parse path ---------------------------------------------------------------- */
+
+static const struct ps_prog *lookup_prog(const struct parser_set *ps, const char *name, uint32_t len)
+{
+    if (!name || !len)
+        return NULL;
+    if (ps->nslots) {
+        uint32_t h = hash_bytes(name, len);
+        for (unsigned j = 0; j < ps->nslots; j++) {
+            int32_t s = ps->slot[(h + j) & (ps->nslots - 1)];
+            if (!s)
+                break;
+            const struct ps_prog *pg = &ps->prog[s - 1];
+            if (pg->len == len && !memcmp(pg->name, name, len))
+                return pg;
+        }
+    }
+    for (unsigned i = 0; i < ps->n_prefix; i++) {
+        const struct ps_prog *pg = &ps->prog[ps->prefix[i]];
+        if (pg->len <= len && !memcmp(pg->name, name, pg->len))
+            return pg;
+    }
+    return NULL;
+}
+
+struct scan_ctx {
+    unsigned n;
+    unsigned id[PS_MAX_CANDIDATES];
+    unsigned skip;       /* id not to collect (its walker already failed); UINT_MAX none */
+    bool stop_at_zero;
+};
+
+static int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *ctx)
+{
+    (void)from;
+    (void)to;
+    (void)flags;
+    struct scan_ctx *c = ctx;
+    if (id == c->skip)
+        return 0;
+    /* keep the lowest ids, sorted */
+    unsigned pos = c->n;
+    while (pos > 0 && c->id[pos - 1] > id)
+        pos--;
+    if (pos < PS_MAX_CANDIDATES) {
+        unsigned last = c->n < PS_MAX_CANDIDATES ? c->n : PS_MAX_CANDIDATES - 1;
+        for (unsigned k = last; k > pos; k--)
+            c->id[k] = c->id[k - 1];
+        c->id[pos] = id;
+        if (c->n < PS_MAX_CANDIDATES)
+            c->n++;
+    }
+    return c->stop_at_zero && id == 0;
+}
+
+static int finish(const struct parser_set *ps, unsigned pi, const struct ps_prog *pg, struct event_fields *ef,
+                  uint16_t first)
+{
+    const struct ps_parser *p = &ps->p[pi];
+    if (p->split_url) {
+        for (unsigned i = first; i < ef->n; i++) {
+            const struct field_value *f = &ef->f[i];
+            if (f->id != ps->fid_url_original || f->type != FIELD_STR)
+                continue;
+            const char *s = f->v.s.ptr;
+            uint32_t len = f->v.s.len;
+            const char *q = memchr(s, '?', len);
+            uint32_t pl = q ? (uint32_t)(q - s) : len;
+            if (pl)
+                event_fields_add_str(ef, ps->fid_url_path, s, pl);
+            if (q && len - pl > 1)
+                event_fields_add_str(ef, ps->fid_url_query, q + 1, len - pl - 1);
+            break;
+        }
+    }
+    for (unsigned i = 0; i < p->n_consts; i++) {
+        const struct ps_const *c = &p->consts[i];
+        if (c->type == FIELD_INT)
+            event_fields_add_int(ef, c->fid, c->i);
+        else if (c->s)
+            event_fields_add_str(ef, c->fid, c->s, c->len);
+    }
+    ef->parser = (int32_t)pi;
+    ef->logsource = p->has_ls ? p->logsource : pg ? pg->default_ls : 0;
+    return (int)pi;
+}
+
+static inline bool blank(char c) { return c == ' ' || c == '\t'; }
+
+int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct vigil_event *ev,
+                     struct event_fields *ef)
+{
+    const char *m = ev->message.ptr;
+    uint32_t len = m ? ev->message.len : 0;
+    while (len && blank(*m)) {
+        m++;
+        len--;
+    }
+    while (len && blank(m[len - 1]))
+        len--;
+    const struct ps_prog *pg = lookup_prog(ps, ev->process_name.ptr, ev->process_name.len);
+    const struct ps_db *db = pg ? pg->db : (ps->any.db ? &ps->any : NULL);
+    uint16_t first = ef->n;
+    if (!len) {
+        ef->logsource = pg ? pg->default_ls : 0;
+        return -1;
+    }
+
+    if (db) {
+        struct scan_ctx c = {.n = 0, .skip = UINT32_MAX, .stop_at_zero = true};
+        hs_error_t err = hs_scan(db->db, m, len, 0, s, on_match, &c);
+        if (err == HS_SUCCESS || err == HS_SCAN_TERMINATED) {
+            for (unsigned k = 0; k < c.n; k++) {
+                unsigned pi = db->pidx[c.id[k]];
+                if (tpl_walk(ps->p[pi].tpl, m, len, ef) >= 0)
+                    return finish(ps, pi, pg, ef, first);
+            }
+            if (err == HS_SCAN_TERMINATED) {
+                /* id 0 matched but its walker refused: look for the others */
+                struct scan_ctx c2 = {.n = 0, .skip = 0, .stop_at_zero = false};
+                if (hs_scan(db->db, m, len, 0, s, on_match, &c2) == HS_SUCCESS)
+                    for (unsigned k = 0; k < c2.n; k++) {
+                        unsigned pi = db->pidx[c2.id[k]];
+                        if (tpl_walk(ps->p[pi].tpl, m, len, ef) >= 0)
+                            return finish(ps, pi, pg, ef, first);
+                    }
+            }
+        }
+    }
+    const unsigned *gen = pg ? pg->gen : ps->any_gen;
+    unsigned n_gen = pg ? pg->n_gen : ps->n_any_gen;
+    for (unsigned k = 0; k < n_gen; k++) {
+        const struct ps_parser *p = &ps->p[gen[k]];
+        if (genparse_parse(&p->gp, m, len, ef) >= 0)
+            return finish(ps, gen[k], pg, ef, first);
+    }
+    ef->logsource = pg ? pg->default_ls : 0;
+    return -1;
+}

@@ -1,0 +1,205 @@
+/* libFuzzer target for the Sigma loader, the condition parser and the rule
+ * compiler.
+ *
+ * Each input is
+ *   1. parsed as a Sigma file (sigma_parse_buffer): every rule that parses
+ *      must be well formed (postfix that evaluates to one value, selection
+ *      indices in range), and every pattern sigma_value_pattern makes from a
+ *      non-regex value must be accepted by Hyperscan (hs_expression_info);
+ *   2. parsed as a condition string over a fixed set of selection names;
+ *   3. when it held at least one rule, loaded for real (detect_load, from a
+ *      file in /dev/shm) and one event evaluated against it, so the compiler,
+ *      the Hyperscan build and detect_eval run on whatever the loader accepts.
+ *
+ * Build (links only the engine files it needs, no DPDK):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_sigma.c \
+ *     engine/sigma.c engine/detect.c engine/fields.c engine/logsource.c engine/hsdb.c \
+ *     engine/diag.c -lhs -lyaml -lstdc++ -lm -o fuzz_sigma
+ *   ./fuzz_sigma -max_total_time=60 CORPUS_DIR configs/rules ../shared/corpus/rules/sigma/rules/...
+ */
+#include <hs/hs.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/detect.h"
+#include "engine/diag.h"
+#include "engine/sigma.h"
+
+static void check_postfix(const struct sigma_op *ops, unsigned n, unsigned nsel, unsigned depth)
+{
+    unsigned sp = 0, max = 0;
+    for (unsigned i = 0; i < n; i++) {
+        switch (ops[i].op) {
+        case SIGMA_OP_SEL:
+            if (ops[i].arg >= nsel)
+                abort();
+            sp++;
+            break;
+        case SIGMA_OP_NOT:
+            if (sp < 1)
+                abort();
+            break;
+        case SIGMA_OP_AND:
+        case SIGMA_OP_OR:
+            if (ops[i].arg < 2 || sp < ops[i].arg)
+                abort();
+            sp -= ops[i].arg - 1;
+            break;
+        default:
+            abort();
+        }
+        if (sp > max)
+            max = sp;
+    }
+    if (sp != 1 || max != depth)
+        abort();
+}
+
+static void check_rule(const struct sigma_rule *r)
+{
+    if (!r->title || r->nsel == 0 || r->ncond == 0)
+        abort();
+    check_postfix(r->cond, r->ncond, r->nsel, r->cond_depth);
+    for (unsigned s = 0; s < r->nsel; s++)
+        for (unsigned m = 0; m < r->sel[s].n; m++)
+            for (unsigned i = 0; i < r->sel[s].maps[m].n; i++) {
+                const struct sigma_item *it = &r->sel[s].maps[m].items[i];
+                if (it->nv == 0)
+                    abort();
+                if (it->mods & (SIGMA_MOD_EXISTS | SIGMA_MOD_CIDR | SIGMA_MOD_NUMERIC | SIGMA_MOD_RE))
+                    continue;
+                for (unsigned v = 0; v < it->nv; v++) {
+                    if (it->v[v].type == SIGMA_V_NULL)
+                        continue;
+                    enum sigma_pattern_kind kind;
+                    char *expr, err[128];
+                    unsigned flags;
+                    if (sigma_value_pattern(it->mods, &it->v[v], &kind, &expr, &flags, err, sizeof err))
+                        abort(); /* every non-null plain value makes a pattern */
+                    if (kind == SIGMA_PAT_HS) {
+                        hs_expr_info_t *info = NULL;
+                        hs_compile_error_t *ce = NULL;
+                        if (hs_expression_info(expr, flags, &info, &ce) != HS_SUCCESS) {
+                            fprintf(stderr, "generated pattern refused: %s: %s\n", expr, ce ? ce->message : "");
+                            abort();
+                        }
+                        free(info);
+                    }
+                    free(expr);
+                }
+            }
+}
+
+static void fuzz_condition(const uint8_t *data, size_t size)
+{
+    static const char *const names[] = {"a", "b", "sel", "sel_1", "sel_2", "filter", "_x", "1", "any"};
+    struct sigma_selection sel[9];
+    memset(sel, 0, sizeof sel);
+    for (unsigned i = 0; i < 9; i++)
+        sel[i].name = (char *)names[i];
+    char *text = malloc(size + 1);
+    if (!text)
+        return;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    struct sigma_op *ops;
+    unsigned n, depth;
+    char err[256];
+    if (sigma_condition_parse(text, sel, 9, &ops, &n, &depth, err, sizeof err) == 0) {
+        check_postfix(ops, n, 9, depth);
+        free(ops);
+    } else if (!err[0]) {
+        abort(); /* a failure always says why */
+    }
+    free(text);
+}
+
+static void compile_and_eval(const uint8_t *data, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/fuzz_sigma.%d.yml", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return;
+    fwrite(data, 1, size, f);
+    fclose(f);
+    struct field_registry *reg = field_registry_new();
+    struct logsource_table *lt = logsource_table_new();
+    struct diag d;
+    diag_init(&d);
+    struct rule_set *rs = NULL;
+    const char *paths[] = {path};
+    struct detect_limits lim = {64, 4096};
+    if (detect_load(paths, 1, NULL, reg, lt, &lim, NULL, &rs, &d) == 0 && rs) {
+        hs_scratch_t *s = NULL;
+        struct detect_state *st = detect_state_new(rs);
+        if (detect_alloc_scratch(rs, &s) == 0 && st) {
+            struct event_fields ef;
+            event_fields_init(&ef, 32, 256);
+            /* an event on every log source the rules named, with every field they test */
+            for (unsigned ls = 0; ls < logsource_count(lt); ls++) {
+                event_fields_reset(&ef);
+                ef.logsource = (uint16_t)ls;
+                unsigned nf = field_registry_count(reg);
+                for (unsigned id = 0; id < nf && id < 24; id++) {
+                    size_t off = (id * 7) % (size ? size : 1), len = size - off < 40 ? size - off : 40;
+                    if (id % 3 == 0)
+                        event_fields_add_int(&ef, (field_id)id, (int64_t)id * 101 - 50);
+                    else
+                        event_fields_add_str(&ef, (field_id)id, (const char *)data + off, (uint32_t)len);
+                }
+                uint32_t out[8];
+                int m = detect_eval(rs, s, st, &ef, out, 8);
+                if (m < -1 || (unsigned)(m > 0 ? m : 0) > detect_rule_count(rs))
+                    abort();
+                for (int k = 0; k < m && k < 8; k++)
+                    if (out[k] >= detect_rule_count(rs) || (k && out[k] <= out[k - 1]))
+                        abort();
+            }
+            event_fields_free(&ef);
+        }
+        detect_state_free(st);
+        if (s)
+            hs_free_scratch(s);
+    }
+    detect_free(rs);
+    diag_free(&d);
+    logsource_table_free(lt);
+    field_registry_free(reg);
+    unlink(path);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 1 << 16)
+        return 0;
+    /* an exact-size copy: libFuzzer's buffer may have slack ASan cannot see */
+    char *buf = malloc(size ? size : 1);
+    if (!buf)
+        return 0;
+    memcpy(buf, data, size);
+
+    struct diag d;
+    diag_init(&d);
+    struct sigma_rule **rules = NULL;
+    unsigned n = 0;
+    struct sigma_stats st = {0};
+    int rc = sigma_parse_buffer(buf, size, "fuzz.yml", &rules, &n, &st, &d);
+    if (rc >= 0 && (unsigned)rc != n)
+        abort();
+    for (unsigned i = 0; i < n; i++)
+        check_rule(rules[i]);
+    if (st.rules != n || d.errors < st.rejected)
+        abort();
+    sigma_rules_free(rules, n);
+    diag_free(&d);
+
+    fuzz_condition(data, size);
+    if (n > 0)
+        compile_and_eval(data, size);
+    free(buf);
+    return 0;
+}

