@@ -67,6 +67,7 @@ struct reload {
     struct diag diag;
     const struct ruleset_config *cfg;
     unsigned n_workers;
+    double took_ms;
 };
 
 static struct ruleset *load_ruleset(const struct ruleset_config *cfg, unsigned n_workers, struct diag *d)
@@ -85,7 +86,11 @@ static struct ruleset *load_ruleset(const struct ruleset_config *cfg, unsigned n
 static void *reload_thread(void *arg)
 {
     struct reload *r = arg;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     r->result = load_ruleset(r->cfg, r->n_workers, &r->diag);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->took_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -297,6 +302,13 @@ int main(int argc, char **argv)
     struct options opt;
     if (parse_options(argc, argv, &opt))
         return 2;
+    /* First thing: a SIGHUP or SIGTERM during a slow start (rule compiles)
+     * must be handled, not kill the process. */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    /* A tap on a pipe that closes (vigil-dp --tap - | head) must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
 
     static struct vigil_config cfg;
     char err[512];
@@ -364,11 +376,6 @@ int main(int argc, char **argv)
                 rte_strerror(rte_errno), opt.config);
         return 1;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
-    /* A tap on a pipe that closes (vigil-dp --tap - | head) must not kill us. */
-    signal(SIGPIPE, SIG_IGN);
 
     int rc = 1;
     struct stats_block sb = {.fd = -1};
@@ -509,8 +516,9 @@ int main(int argc, char **argv)
             if (reload.result) {
                 write_rules_stats(cfg.rules_stats_path); /* the old ruleset's last counters */
                 publish_ruleset(reload.result, qs, &sb);
-                fprintf(stderr, "vigil-dp: ruleset %016llx now active (reload %llu)\n",
-                        (unsigned long long)current->hash, (unsigned long long)sb.hdr->ruleset_swaps);
+                fprintf(stderr, "vigil-dp: ruleset %016llx now active (reload %llu: %u databases compiled, %u "
+                        "reused, loaded in %.0f ms)\n", (unsigned long long)current->hash,
+                        (unsigned long long)sb.hdr->ruleset_swaps, current->compiled, current->reused, reload.took_ms);
             } else {
                 sb.hdr->ruleset_reload_failed++;
                 fprintf(stderr, "vigil-dp: reload failed; the previous ruleset stays active\n");
