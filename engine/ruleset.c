@@ -95,9 +95,12 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 static uint64_t hash_sources(const struct ruleset_config *cfg)
 {
     uint64_t h = 14695981039346656037ull;
-    const char *roots[] = {cfg->parsers_dir, cfg->rules_dir, cfg->fieldmap};
-    for (unsigned r = 0; r < 3; r++) {
-        if (!roots[r][0])
+    const char *roots[3 + 8] = {cfg->parsers_dir, cfg->rules_dir, cfg->fieldmap};
+    unsigned n_roots = 3;
+    for (unsigned i = 0; i < cfg->n_extra_rules && i < 8; i++)
+        roots[n_roots++] = cfg->extra_rules[i];
+    for (unsigned r = 0; r < n_roots; r++) {
+        if (!roots[r] || !roots[r][0])
             continue;
         struct file_list fl = {0};
         collect(roots[r], &fl, 0);
@@ -191,11 +194,15 @@ int ruleset_load(const struct ruleset_config *cfg, struct ruleset **out, struct 
         const char *p = cfg->parsers_dir;
         rc |= parser_set_load(&p, 1, rs->reg, rs->lt, &cfg->parser_limits, cache, &rs->parsers, d);
     }
-    if (cfg->rules_dir[0]) {
-        const char *p = cfg->rules_dir;
-        rc |= detect_load(&p, 1, cfg->fieldmap[0] ? cfg->fieldmap : NULL, rs->reg, rs->lt, &cfg->detect_limits,
-                          cache, &rs->rules, d);
-    }
+    const char *rule_paths[1 + 8];
+    unsigned n_rule_paths = 0;
+    if (cfg->rules_dir[0])
+        rule_paths[n_rule_paths++] = cfg->rules_dir;
+    for (unsigned i = 0; i < cfg->n_extra_rules && i < 8; i++)
+        rule_paths[n_rule_paths++] = cfg->extra_rules[i];
+    if (n_rule_paths)
+        rc |= detect_load(rule_paths, n_rule_paths, cfg->fieldmap[0] ? cfg->fieldmap : NULL, rs->reg, rs->lt,
+                          &cfg->detect_limits, cache, &rs->rules, d);
     /* The key fields signals carry: interned so they have ids even if no
      * parser produces them. */
     if (rc || field_registry_intern(rs->reg, "source.ip", &rs->fid_source_ip) ||

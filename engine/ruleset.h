@@ -33,6 +33,8 @@ struct ruleset_config {
     char rules_dir[PATH_MAX];
     char fieldmap[PATH_MAX];          /* "" = no field mapping */
     char compiled_path[PATH_MAX];     /* "" = compile every time */
+    const char *extra_rules[8];       /* more rule files or directories (caller-owned), e.g. for benches */
+    unsigned n_extra_rules;
     struct parser_limits parser_limits;
     struct detect_limits detect_limits;
     unsigned max_fields;              /* fields per event (<= FIELDS_HARD_MAX) */
