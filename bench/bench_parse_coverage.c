@@ -17,7 +17,8 @@
  * nginx-*: nginx; other fail2ban files: their file name; wazuh apache,
  * web_rules: httpd; nginx: nginx; vsftpd, dovecot: that name), the line is sent
  * as "<13>Jan  1 00:00:00 vigil-bench PROGRAM: LINE", which is what the program
- * would send through syslog.  Lines that already carry a header (including
+ * would send through syslog (fail2ban sshd-journal lines, "HOST sshd[PID]: MSG",
+ * only get "<13>Jan  1 00:00:00 " in front).  Lines that already carry a header (including
  * Cisco "%ASA-..." lines, which the decoder recognises) are sent as they are.
  * fail2ban "#" comment lines and blank lines are skipped; wazuh lines are the
  * text after "log N pass =" / "log N fail =".
@@ -111,7 +112,9 @@ static void add_line(struct family *f, const char *line, size_t len, const char 
         char *buf = malloc(hl + len);
         if (!buf)
             die("malloc");
-        int n = snprintf(buf, hl, "<13>Jan  1 00:00:00 vigil-bench %s: ", program);
+        /* "" = the line already starts "HOST PROGRAM[PID]:" (journal style): only a timestamp */
+        int n = *program ? snprintf(buf, hl, "<13>Jan  1 00:00:00 vigil-bench %s: ", program)
+                         : snprintf(buf, hl, "<13>Jan  1 00:00:00 ");
         memcpy(buf + n, line, len);
         if (syslog_parse(buf, (size_t)n + len, &ctx, &ev) != SYSLOG_OK)
             return;
@@ -198,6 +201,8 @@ static bool is_file(const char *p)
 
 static const char *fail2ban_program(const char *name)
 {
+    if (!strcmp(name, "sshd-journal"))
+        return "";
     if (!strncmp(name, "apache-", 7))
         return "httpd";
     if (!strncmp(name, "nginx-", 6))

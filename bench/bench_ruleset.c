@@ -242,8 +242,6 @@ int main(int argc, char **argv)
     ruleset_config_defaults(&base);
     snprintf(base.parsers_dir, sizeof base.parsers_dir, "%s/parsers", configs);
     snprintf(base.fieldmap, sizeof base.fieldmap, "%s/fieldmap.yaml", configs);
-    if (access(base.fieldmap, R_OK))
-        snprintf(base.fieldmap, sizeof base.fieldmap, "%s/rules/fieldmap.yaml", configs);
 
     double dec = time_rounds(NULL, rounds, seconds, NULL);
     double load_s;

@@ -13,15 +13,19 @@
  *   4. one Hyperscan database per (bucket, field), where a bucket is a
  *      distinct rule log source; a database Hyperscan refuses rejects the
  *      rules owning the refused pattern and the set is rebuilt (the hsdb
- *      cache makes the unchanged databases free);
+ *      cache makes the unchanged databases free).  Plain equality tests
+ *      (`event.outcome: failure`, `user.name: root`) go into a hash table of
+ *      values per (bucket, field) instead: parsed fields are short and
+ *      usually tested for equality, and a hash lookup costs a fraction of a
+ *      Hyperscan call;
  *   5. for every log source id already in the table, the list of buckets
  *      that apply to it (logsource_applies), and per bucket the rules that
  *      must be evaluated even with no match bit (their condition can be true
  *      with every pattern false: `not filter`, numeric or cidr only).
  *
  * Eval (no allocation): for each applicable bucket, each event field that has
- * a database in the bucket is scanned once per value (integers and addresses
- * are formatted to text first); matches set bits and are remembered in a
+ * a database (or value table) in the bucket is scanned (looked up) once per
+ * value (integers and addresses are formatted to text first); matches set bits and are remembered in a
  * touched list.  Candidate rules are the rules of the touched bits plus the
  * buckets' always-evaluate rules; only they run their code.  Everything set
  * is cleared through the touched and candidate lists, so the cost of an
@@ -95,9 +99,25 @@ struct rule_rt {
     uint32_t code_off, code_len;
 };
 
+/* Exact values of one (bucket, field): open hashing on the ASCII-lowercased
+ * value; each entry is caseless (Sigma's default) or cased (|cased). */
+struct xent {
+    uint32_t hash, len, off, bit, next;
+    uint8_t cased;
+};
+
+struct xtab {
+    uint32_t *head;
+    uint32_t mask;
+    struct xent *e;
+    uint32_t n;
+    char *pool;
+};
+
 struct fdb {
     field_id field;
-    hs_database_t *db;
+    hs_database_t *db;          /* NULL when every test of the field is an exact value */
+    struct xtab *x;             /* NULL when none is */
 };
 
 struct bucket {
@@ -167,6 +187,8 @@ struct upat {
     uint16_t lsid;
     field_id field;
     uint32_t hash, next;
+    char *lit;                  /* exact value (equality test), or NULL */
+    uint32_t litlen;
 };
 
 struct ptab {
@@ -432,9 +454,11 @@ static int ptab_rehash(struct ptab *t, uint32_t nhead)
     return 0;
 }
 
-/* Index of the pattern, added if new (*added).  -1 out of memory (expr
- * freed either way unless it was added). */
-static int64_t ptab_add(struct ptab *t, uint16_t lsid, field_id field, unsigned flags, char *expr, bool *added)
+/* Index of the pattern, added if new (*added).  -1 out of memory.  expr and
+ * lit (the exact value, or NULL) are taken over: kept when added, freed
+ * otherwise. */
+static int64_t ptab_add(struct ptab *t, uint16_t lsid, field_id field, unsigned flags, char *expr, char *lit,
+                        uint32_t litlen, bool *added)
 {
     *added = false;
     uint32_t h = pat_hash(lsid, field, flags, expr);
@@ -443,19 +467,20 @@ static int64_t ptab_add(struct ptab *t, uint16_t lsid, field_id field, unsigned 
             if (t->p[i].hash == h && t->p[i].lsid == lsid && t->p[i].field == field && t->p[i].flags == flags &&
                 !strcmp(t->p[i].expr, expr)) {
                 free(expr);
+                free(lit);
                 return i;
             }
     }
-    if (t->n + 1 > t->nhead / 2 && ptab_rehash(t, t->nhead ? t->nhead * 2 : 1024)) {
+    if ((t->n + 1 > t->nhead / 2 && ptab_rehash(t, t->nhead ? t->nhead * 2 : 1024)) ||
+        grow((void **)&t->p, &t->cap, t->n + 1, sizeof *t->p)) {
         free(expr);
-        return -1;
-    }
-    if (grow((void **)&t->p, &t->cap, t->n + 1, sizeof *t->p)) {
-        free(expr);
+        free(lit);
         return -1;
     }
     struct upat *u = &t->p[t->n];
     u->expr = expr;
+    u->lit = lit;
+    u->litlen = litlen;
     u->flags = flags;
     u->lsid = lsid;
     u->field = field;
@@ -474,6 +499,7 @@ static void ptab_truncate(struct ptab *t, uint32_t mark)
         struct upat *u = &t->p[--t->n];
         t->head[u->hash & (t->nhead - 1)] = u->next;
         free(u->expr);
+        free(u->lit);
     }
 }
 
@@ -597,8 +623,12 @@ static void emit_value(struct rctx *c, const struct sigma_item *it, const struct
                 }
                 free(info);
             }
+            char *lit = NULL;
+            uint32_t litlen = 0;
+            if (!(it->mods & SIGMA_MOD_RE))
+                sigma_value_literal(it->mods, v, &lit, &litlen);
             bool added;
-            int64_t idx = ptab_add(&c->L->pt, c->lsid, fid, flags, expr, &added);
+            int64_t idx = ptab_add(&c->L->pt, c->lsid, fid, flags, expr, lit, litlen, &added);
             if (idx < 0) {
                 rfail(c, v->line, "out of memory");
                 return;
@@ -853,6 +883,83 @@ static void collect(const char *path, struct pathlist *pl, const struct stat *sk
 }
 
 /* ------------------------------------------------------------------ */
+/* exact-value tables                                                   */
+
+static inline uint32_t hash_lower(const char *p, uint32_t n)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)p[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (uint8_t)(c + 32);
+        h = (h ^ c) * 16777619u;
+    }
+    return h;
+}
+
+static inline bool eq_caseless(const char *a, const char *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (uint8_t)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (uint8_t)(y + 32);
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+static void xtab_free(struct xtab *x)
+{
+    if (!x)
+        return;
+    free(x->head);
+    free(x->e);
+    free(x->pool);
+    free(x);
+}
+
+static struct xtab *xtab_build(const struct ptab *pt, const uint32_t *ids, unsigned n)
+{
+    struct xtab *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    uint32_t nhead = 8;
+    while (nhead < 2 * n)
+        nhead *= 2;
+    size_t pool = 0;
+    for (unsigned i = 0; i < n; i++)
+        pool += pt->p[ids[i]].litlen;
+    x->head = malloc(nhead * sizeof *x->head);
+    x->e = malloc(n * sizeof *x->e);
+    x->pool = malloc(pool ? pool : 1);
+    if (!x->head || !x->e || !x->pool) {
+        xtab_free(x);
+        return NULL;
+    }
+    memset(x->head, 0xff, nhead * sizeof *x->head);
+    x->mask = nhead - 1;
+    uint32_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const struct upat *u = &pt->p[ids[i]];
+        struct xent *e = &x->e[i];
+        memcpy(x->pool + off, u->lit, u->litlen);
+        e->hash = hash_lower(u->lit, u->litlen);
+        e->len = u->litlen;
+        e->off = off;
+        e->bit = ids[i];
+        e->cased = !(u->flags & HS_FLAG_CASELESS);
+        e->next = x->head[e->hash & x->mask];
+        x->head[e->hash & x->mask] = i;
+        off += u->litlen;
+    }
+    x->n = n;
+    return x;
+}
+
+/* ------------------------------------------------------------------ */
 /* building the set                                                     */
 
 static void free_set(struct rule_set *rs)
@@ -860,8 +967,11 @@ static void free_set(struct rule_set *rs)
     if (!rs)
         return;
     for (unsigned b = 0; b < rs->n_b; b++) {
-        for (unsigned i = 0; i < rs->b[b].n_dbs; i++)
-            hs_free_database(rs->b[b].dbs[i].db);
+        for (unsigned i = 0; i < rs->b[b].n_dbs; i++) {
+            if (rs->b[b].dbs[i].db)
+                hs_free_database(rs->b[b].dbs[i].db);
+            xtab_free(rs->b[b].dbs[i].x);
+        }
         free(rs->b[b].dbs);
         free(rs->b[b].db_of_slot);
         free(rs->b[b].always);
@@ -880,39 +990,135 @@ static void free_set(struct rule_set *rs)
 
 void detect_free(struct rule_set *rs) { free_set(rs); }
 
-/* Kleene three-valued evaluation: pattern tests false, direct tests unknown.
- * Not false means the rule can fire with no match bit: evaluate it always. */
-static bool can_fire_without_bits(const struct test *tests, const uint32_t *code, uint32_t n, uint8_t *stk)
+/* Trigger set of a rule's condition: bits such that the condition can only
+ * be true when at least one of them is set.  Computed over the postfix:
+ *   pattern test       {its bit}
+ *   direct test, not   none (can be true with no bit set)
+ *   or                 union of the operands' sets; none if any is none
+ *   and                the cheapest operand's set (any one is enough); none
+ *                      only if every operand is none
+ * The cost of a set is the number of rule tests sharing its bits (users), so
+ * a rule `user.name: x and event.outcome: failure` waits for the rare
+ * user.name bit, not for the failure bit a thousand rules share.  Returns 1
+ * with the set in t->bits[0..t->n), 0 when there is none, -1 out of memory. */
+struct tent {
+    uint32_t start, len;
+    uint64_t cost;
+    bool none;
+};
+
+struct trig {
+    uint32_t *bits;
+    uint32_t n, cap;
+    struct tent *st;
+    uint32_t nst, capst;
+};
+
+static int rule_trigger(struct trig *t, const struct test *tests, const uint32_t *code, uint32_t n,
+                        const uint32_t *users)
 {
-    enum { F = 0, T = 1, U = 2 };
-    unsigned sp = 0;
+    t->n = 0;
+    t->nst = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t op = code[i] >> 24, arg = code[i] & 0xffffff;
+        if (grow((void **)&t->st, &t->capst, t->nst + 1, sizeof *t->st))
+            return -1;
         switch (op) {
-        case OP_TEST:
-            stk[sp++] = tests[arg].kind == TK_HS ? F : U;
+        case OP_TEST: {
+            struct tent *e = &t->st[t->nst++];
+            e->start = t->n;
+            e->len = 0;
+            e->cost = 0;
+            e->none = tests[arg].kind != TK_HS;
+            if (!e->none) {
+                if (grow((void **)&t->bits, &t->cap, t->n + 1, sizeof *t->bits))
+                    return -1;
+                t->bits[t->n++] = tests[arg].bit;
+                e->len = 1;
+                e->cost = users[tests[arg].bit];
+            }
             break;
-        case OP_NOT:
-            stk[sp - 1] = stk[sp - 1] == U ? U : (uint8_t)!stk[sp - 1];
+        }
+        case OP_NOT: {
+            struct tent *e = &t->st[t->nst - 1];
+            t->n = e->start;
+            e->len = 0;
+            e->cost = 0;
+            e->none = true;
             break;
+        }
         case OP_AND:
         case OP_OR: {
-            sp -= arg;
-            bool anyf = false, anyt = false, anyu = false;
-            for (uint32_t j = 0; j < arg; j++) {
-                anyf |= stk[sp + j] == F;
-                anyt |= stk[sp + j] == T;
-                anyu |= stk[sp + j] == U;
+            struct tent *c = &t->st[t->nst - arg], r = {c->start, 0, 0, op == OP_AND};
+            if (op == OP_OR) {
+                for (uint32_t k = 0; k < arg; k++) {
+                    r.none |= c[k].none;
+                    r.cost += c[k].cost;
+                    r.len += c[k].len; /* operands' sets are contiguous */
+                }
+                if (r.none)
+                    r.len = 0, r.cost = 0;
+            } else {
+                int best = -1;
+                for (uint32_t k = 0; k < arg; k++)
+                    if (!c[k].none &&
+                        (best < 0 || c[k].cost < c[best].cost ||
+                         (c[k].cost == c[best].cost && c[k].len < c[best].len)))
+                        best = (int)k;
+                if (best >= 0) {
+                    memmove(t->bits + r.start, t->bits + c[best].start, c[best].len * sizeof *t->bits);
+                    r.len = c[best].len;
+                    r.cost = c[best].cost;
+                    r.none = false;
+                }
             }
-            if (op == OP_AND)
-                stk[sp++] = anyf ? F : anyu ? U : T;
-            else
-                stk[sp++] = anyt ? T : anyu ? U : F;
+            t->n = r.start + r.len;
+            t->nst -= arg;
+            t->st[t->nst++] = r;
             break;
         }
         }
     }
-    return sp == 1 && stk[0] != F;
+    if (t->nst != 1 || t->st[0].none)
+        return 0;
+    return 1;
+}
+
+static int cmp_group(const void *a, const void *b, void *arg)
+{
+    const struct ptab *t = arg;
+    const struct upat *x = &t->p[*(const uint32_t *)a], *y = &t->p[*(const uint32_t *)b];
+    if (x->lsid != y->lsid)
+        return x->lsid < y->lsid ? -1 : 1;
+    if (x->field != y->field)
+        return x->field < y->field ? -1 : 1;
+    return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+/* Rejects the live rules that use pattern bad (or, when bad is NONE32, any
+ * pattern of the (lsid, field) database Hyperscan refused as a whole). */
+static void reject_owners(struct loader *L, uint32_t bad, uint16_t lsid, field_id f, const char *err)
+{
+    for (unsigned i = 0; i < L->nr; i++) {
+        struct staged *s = &L->r[i];
+        if (s->dead)
+            continue;
+        for (uint32_t t = s->test_off; t < s->test_off + s->test_len; t++) {
+            const struct test *tt = &L->t[t];
+            if (tt->kind != TK_HS)
+                continue;
+            const struct upat *u = &L->pt.p[tt->bit];
+            bool hit = bad != NONE32 ? tt->bit == bad : (u->lsid == lsid && u->field == f && !u->lit);
+            if (hit) {
+                diag_add(L->d, DIAG_ERROR, s->info.file, s->info.line, s->info.id[0] ? s->info.id : s->info.title,
+                         "pattern '%.200s' on %s rejected by Hyperscan: %s", u->expr, field_registry_name(L->reg, f),
+                         err);
+                s->dead = true;
+                L->alive--;
+                break;
+            }
+        }
+    }
 }
 
 /* One attempt at building every database from the live rules.  Returns 0,
@@ -967,85 +1173,88 @@ static int build(struct loader *L, struct rule_set **out)
             rs->b[b].db_of_slot[s] = -1;
     }
 
-    /* one database per (bucket, field), patterns in index order */
-    const char **exprs = malloc((L->pt.n ? L->pt.n : 1) * sizeof *exprs);
-    unsigned *flags = malloc((L->pt.n ? L->pt.n : 1) * sizeof *flags);
-    unsigned *ids = malloc((L->pt.n ? L->pt.n : 1) * sizeof *ids);
-    uint8_t *done = calloc(L->pt.n ? L->pt.n : 1, 1);
-    if (!exprs || !flags || !ids || !done) {
+    /* one database and / or value table per (bucket, field); patterns in
+     * index order within each (deterministic, so the hsdb cache hits) */
+    uint32_t np = L->pt.n ? L->pt.n : 1;
+    const char **exprs = malloc(np * sizeof *exprs);
+    unsigned *flags = malloc(np * sizeof *flags);
+    unsigned *ids = malloc(np * sizeof *ids);
+    uint32_t *xids = malloc(np * sizeof *xids);
+    uint32_t *order = malloc(np * sizeof *order);
+    if (!exprs || !flags || !ids || !xids || !order) {
         free(exprs);
         free(flags);
         free(ids);
-        free(done);
+        free(xids);
+        free(order);
         goto oom;
     }
+    uint32_t n_live = 0;
+    for (uint32_t p = 0; p < L->pt.n; p++)
+        if (users[p])
+            order[n_live++] = p;
+    qsort_r(order, n_live, sizeof *order, cmp_group, &L->pt);
     int result = 0;
-    for (uint32_t p = 0; p < L->pt.n && result == 0; p++) {
-        if (!users[p] || done[p])
-            continue;
-        uint16_t lsid = L->pt.p[p].lsid;
-        field_id f = L->pt.p[p].field;
-        unsigned n = 0;
-        for (uint32_t q = p; q < L->pt.n; q++)
-            if (users[q] && !done[q] && L->pt.p[q].lsid == lsid && L->pt.p[q].field == f) {
-                exprs[n] = L->pt.p[q].expr;
-                flags[n] = L->pt.p[q].flags;
-                ids[n] = q;
-                done[q] = 1;
+    for (uint32_t g = 0; g < n_live && result == 0;) {
+        uint16_t lsid = L->pt.p[order[g]].lsid;
+        field_id f = L->pt.p[order[g]].field;
+        unsigned n = 0, nx = 0;
+        for (; g < n_live && L->pt.p[order[g]].lsid == lsid && L->pt.p[order[g]].field == f; g++) {
+            const struct upat *u = &L->pt.p[order[g]];
+            if (u->lit) {
+                xids[nx++] = order[g];
+            } else {
+                exprs[n] = u->expr;
+                flags[n] = u->flags;
+                ids[n] = order[g];
                 n++;
             }
+        }
         unsigned b;
         for (b = 0; b < rs->n_b && rs->b[b].lsid != lsid; b++)
             ;
         struct bucket *bk = &rs->b[b];
-        char lsname[160], key[320];
-        logsource_format(&bk->ls, lsname, sizeof lsname);
-        snprintf(key, sizeof key, "detect/%s/%s", lsname, field_registry_name(L->reg, f));
-        struct hsdb_patterns hp = {exprs, flags, ids, NULL, n};
-        hs_database_t *db;
-        int failed;
-        char err[256];
-        if (hsdb_build(L->cache, key, &hp, &db, &failed, err, sizeof err)) {
-            /* reject the rules owning the refused pattern (or every pattern of this database) */
-            for (unsigned i = 0; i < L->nr; i++) {
-                struct staged *s = &L->r[i];
-                if (s->dead)
-                    continue;
-                for (uint32_t t = s->test_off; t < s->test_off + s->test_len; t++) {
-                    const struct test *tt = &L->t[t];
-                    if (tt->kind != TK_HS)
-                        continue;
-                    bool hit = failed >= 0 ? tt->bit == ids[failed]
-                                           : (L->pt.p[tt->bit].lsid == lsid && L->pt.p[tt->bit].field == f);
-                    if (hit) {
-                        diag_add(L->d, DIAG_ERROR, s->info.file, s->info.line, s->info.id[0] ? s->info.id : s->info.title,
-                                 "pattern '%.200s' on %s rejected by Hyperscan: %s", L->pt.p[tt->bit].expr,
-                                 field_registry_name(L->reg, f), err);
-                        s->dead = true;
-                        L->alive--;
-                        break;
-                    }
-                }
+        hs_database_t *db = NULL;
+        if (n) {
+            char lsname[160], key[320];
+            logsource_format(&bk->ls, lsname, sizeof lsname);
+            snprintf(key, sizeof key, "detect/%s/%s", lsname, field_registry_name(L->reg, f));
+            struct hsdb_patterns hp = {exprs, flags, ids, NULL, n};
+            int failed;
+            char err[256];
+            if (hsdb_build(L->cache, key, &hp, &db, &failed, err, sizeof err)) {
+                reject_owners(L, failed >= 0 ? ids[failed] : NONE32, lsid, f, err);
+                result = 1;
+                break;
             }
-            result = 1;
+        }
+        struct xtab *x = NULL;
+        if (nx && !(x = xtab_build(&L->pt, xids, nx))) {
+            if (db)
+                hs_free_database(db);
+            result = -1;
             break;
         }
         struct fdb *nd = realloc(bk->dbs, (bk->n_dbs + 1) * sizeof *nd);
         if (!nd) {
-            hs_free_database(db);
+            if (db)
+                hs_free_database(db);
+            xtab_free(x);
             result = -1;
             break;
         }
         bk->dbs = nd;
         bk->dbs[bk->n_dbs].field = f;
         bk->dbs[bk->n_dbs].db = db;
+        bk->dbs[bk->n_dbs].x = x;
         bk->db_of_slot[rs->field_slot[f]] = (int32_t)bk->n_dbs;
         bk->n_dbs++;
     }
     free(exprs);
     free(flags);
     free(ids);
-    free(done);
+    free(xids);
+    free(order);
     if (result != 0) {
         free(users);
         free(ridx);
@@ -1077,65 +1286,84 @@ static int build(struct loader *L, struct rule_set **out)
             rs->max_depth = s->depth;
     }
 
-    /* bit -> rules (each rule once per bit) */
+    /* Candidates: each rule is registered under a trigger set of bits, such
+     * that it can only be true when one of them is set (see rule_trigger);
+     * a rule with none (it can be true with no bit set) is evaluated for
+     * every event of its bucket. */
+    struct trig tg = {0};
+    uint32_t *toff = malloc((L->nr + 1) * sizeof *toff), *tlen = malloc((L->nr + 1) * sizeof *tlen);
+    uint32_t *seen = malloc((rs->n_bits ? rs->n_bits : 1) * sizeof *seen), *all = NULL, nall = 0, capall = 0;
+    if (!toff || !tlen || !seen) {
+        free(toff), free(tlen), free(seen);
+        goto oom;
+    }
+    memset(seen, 0xff, (rs->n_bits ? rs->n_bits : 1) * sizeof *seen);
     uint32_t total = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            for (uint32_t b = 0, acc = 0; b <= rs->n_bits; b++) {
-                uint32_t c = rs->bit_off[b];
-                rs->bit_off[b] = acc;
-                acc += c;
-            }
-            if (!(rs->bit_rules = malloc((total ? total : 1) * sizeof *rs->bit_rules)))
-                goto oom;
+    bool trig_oom = false;
+    for (unsigned i = 0; i < L->nr && !trig_oom; i++) {
+        const struct staged *s = &L->r[i];
+        toff[i] = nall;
+        tlen[i] = 0;
+        if (ridx[i] == NONE32)
+            continue;
+        int r = rule_trigger(&tg, L->t, L->code + s->code_off, s->code_len, users);
+        if (r < 0) {
+            trig_oom = true;
+            break;
         }
-        uint32_t *fill = NULL;
-        if (pass == 1 && !(fill = calloc(rs->n_bits + 1, sizeof *fill)))
-            goto oom;
-        for (unsigned i = 0; i < L->nr; i++) {
-            const struct staged *s = &L->r[i];
-            if (ridx[i] == NONE32)
-                continue;
-            for (uint32_t t = s->test_off; t < s->test_off + s->test_len; t++) {
-                const struct test *tt = &L->t[t];
-                if (tt->kind != TK_HS)
-                    continue;
-                bool dup = false; /* an earlier test of this rule on the same bit */
-                for (uint32_t u = s->test_off; u < t && !dup; u++)
-                    dup = L->t[u].kind == TK_HS && L->t[u].bit == tt->bit;
-                if (dup)
-                    continue;
-                if (pass == 0) {
-                    rs->bit_off[tt->bit]++;
-                    total++;
-                } else {
-                    rs->bit_rules[rs->bit_off[tt->bit] + fill[tt->bit]++] = ridx[i];
-                }
+        if (r == 0) { /* no trigger: always evaluate in its bucket */
+            unsigned b;
+            for (b = 0; b < rs->n_b && rs->b[b].lsid != s->info.logsource; b++)
+                ;
+            uint32_t *na = realloc(rs->b[b].always, (rs->b[b].n_always + 1) * sizeof *na);
+            if (!na) {
+                trig_oom = true;
+                break;
             }
+            rs->b[b].always = na;
+            na[rs->b[b].n_always++] = ridx[i];
+            continue;
+        }
+        for (uint32_t k = 0; k < tg.n; k++) {
+            uint32_t bit = tg.bits[k];
+            if (seen[bit] == i)
+                continue; /* once per rule */
+            seen[bit] = i;
+            if (grow((void **)&all, &capall, nall + 1, sizeof *all)) {
+                trig_oom = true;
+                break;
+            }
+            all[nall++] = bit;
+            tlen[i]++;
+            rs->bit_off[bit]++;
+            total++;
+        }
+    }
+    free(tg.bits);
+    free(tg.st);
+    free(seen);
+    if (!trig_oom) {
+        for (uint32_t b = 0, acc = 0; b <= rs->n_bits; b++) {
+            uint32_t c = rs->bit_off[b];
+            rs->bit_off[b] = acc;
+            acc += c;
+        }
+        uint32_t *fill = calloc(rs->n_bits + 1, sizeof *fill);
+        rs->bit_rules = malloc((total ? total : 1) * sizeof *rs->bit_rules);
+        if (fill && rs->bit_rules) {
+            for (unsigned i = 0; i < L->nr; i++)
+                for (uint32_t k = toff[i]; k < toff[i] + tlen[i]; k++)
+                    rs->bit_rules[rs->bit_off[all[k]] + fill[all[k]]++] = ridx[i];
+        } else {
+            trig_oom = true;
         }
         free(fill);
     }
-
-    /* always-evaluate rules per bucket */
-    uint8_t *stk = malloc(rs->max_depth + 1);
-    if (!stk)
+    free(toff);
+    free(tlen);
+    free(all);
+    if (trig_oom)
         goto oom;
-    for (unsigned i = 0; i < L->nr; i++) {
-        const struct staged *s = &L->r[i];
-        if (ridx[i] == NONE32 || !can_fire_without_bits(L->t, L->code + s->code_off, s->code_len, stk))
-            continue;
-        unsigned b;
-        for (b = 0; b < rs->n_b && rs->b[b].lsid != s->info.logsource; b++)
-            ;
-        uint32_t *na = realloc(rs->b[b].always, (rs->b[b].n_always + 1) * sizeof *na);
-        if (!na) {
-            free(stk);
-            goto oom;
-        }
-        rs->b[b].always = na;
-        na[rs->b[b].n_always++] = ridx[i];
-    }
-    free(stk);
 
     /* buckets per known log source id */
     rs->n_ls = logsource_count(L->lt);
@@ -1251,7 +1479,7 @@ int detect_alloc_scratch(const struct rule_set *rs, hs_scratch_t **s)
 {
     for (unsigned b = 0; b < rs->n_b; b++)
         for (unsigned i = 0; i < rs->b[b].n_dbs; i++)
-            if (hs_alloc_scratch(rs->b[b].dbs[i].db, s) != HS_SUCCESS)
+            if (rs->b[b].dbs[i].db && hs_alloc_scratch(rs->b[b].dbs[i].db, s) != HS_SUCCESS)
                 return -1;
     return 0;
 }
@@ -1306,6 +1534,28 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     return 0;
 }
 
+static inline void set_bit(struct detect_state *st, uint32_t id)
+{
+    uint64_t m = 1ull << (id & 63);
+    if (!(st->bits[id >> 6] & m)) {
+        st->bits[id >> 6] |= m;
+        st->touched[st->n_touched++] = id;
+    }
+}
+
+static void xtab_lookup(const struct xtab *x, const char *p, uint32_t len, struct detect_state *st)
+{
+    uint32_t h = hash_lower(p, len);
+    for (uint32_t i = x->head[h & x->mask]; i != NONE32; i = x->e[i].next) {
+        const struct xent *e = &x->e[i];
+        if (e->hash != h || e->len != len)
+            continue;
+        const char *v = x->pool + e->off;
+        if (e->cased ? !memcmp(v, p, len) : eq_caseless(v, p, len))
+            set_bit(st, e->bit);
+    }
+}
+
 static uint32_t fmt_i64(int64_t v, char *buf)
 {
     char tmp[24];
@@ -1336,10 +1586,21 @@ static bool value_text(const struct field_value *f, char *buf, const char **p, u
         *p = buf;
         return true;
     case FIELD_IP:
-        if (!inet_ntop(f->v.ip.family == 4 ? AF_INET : AF_INET6, f->v.ip.addr, buf, 64))
-            return false;
+        if (f->v.ip.family == 4) { /* dotted quad by hand: glibc's inet_ntop goes through sprintf */
+            uint32_t o = 0;
+            for (int k = 0; k < 4; k++) {
+                if (k)
+                    buf[o++] = '.';
+                o += fmt_i64(f->v.ip.addr[k], buf + o);
+            }
+            buf[o] = '\0';
+            *len = o;
+        } else {
+            if (!inet_ntop(AF_INET6, f->v.ip.addr, buf, 64))
+                return false;
+            *len = (uint32_t)strlen(buf);
+        }
         *p = buf;
-        *len = (uint32_t)strlen(buf);
         return true;
     }
     return false;
@@ -1506,7 +1767,10 @@ static int scan_bucket(const struct rule_set *rs, const struct bucket *b, hs_scr
         uint32_t len;
         if (!value_text(f, buf, &p, &len) || len == 0)
             continue;
-        if (hs_scan(b->dbs[d].db, p, len, 0, s, on_match, st) != HS_SUCCESS)
+        const struct fdb *fd = &b->dbs[d];
+        if (fd->x)
+            xtab_lookup(fd->x, p, len, st);
+        if (fd->db && hs_scan(fd->db, p, len, 0, s, on_match, st) != HS_SUCCESS)
             return -1;
     }
     return 0;

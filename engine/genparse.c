@@ -125,6 +125,14 @@ static uint32_t hash_bytes(const char *p, uint32_t n)
     return h;
 }
 
+static inline bool same_key(const char *a, const char *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 static const struct gp_entry *map_find(const struct gp_map *m, const char *k, uint32_t kl)
 {
     if (!m->nslots)
@@ -135,7 +143,7 @@ static const struct gp_entry *map_find(const struct gp_map *m, const char *k, ui
         if (!s)
             return NULL;
         const struct gp_entry *e = &m->e[s - 1];
-        if (e->klen == kl && !memcmp(e->key, k, kl))
+        if (e->klen == kl && same_key(e->key, k, kl))
             return e;
     }
     return NULL;

@@ -603,6 +603,48 @@ int sigma_value_pattern(unsigned mods, const struct sigma_value *v, enum sigma_p
     return 0;
 }
 
+bool sigma_value_literal(unsigned mods, const struct sigma_value *v, char **lit, uint32_t *len)
+{
+    *lit = NULL;
+    *len = 0;
+    if (mods & ~(SIGMA_MOD_CASED | SIGMA_MOD_ALL))
+        return false;
+    const char *text = v->raw;
+    size_t n = v->len;
+    if (v->type == SIGMA_V_BOOL) {
+        text = v->b ? "true" : "false";
+        n = strlen(text);
+    } else if (v->type != SIGMA_V_STR && v->type != SIGMA_V_NUM) {
+        return false;
+    }
+    char *out = malloc(n + 1);
+    if (!out)
+        return false;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = text[i];
+        if (v->type == SIGMA_V_STR) {
+            if (ch == '\\' && i + 1 < n && (text[i + 1] == '*' || text[i + 1] == '?' || text[i + 1] == '\\')) {
+                out[o++] = text[++i];
+                continue;
+            }
+            if (ch == '*' || ch == '?') {
+                free(out);
+                return false;
+            }
+        }
+        out[o++] = ch;
+    }
+    if (o == 0) {
+        free(out);
+        return false;
+    }
+    out[o] = '\0';
+    *lit = out;
+    *len = (uint32_t)o;
+    return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* YAML to rule                                                         */
 
@@ -836,8 +878,7 @@ static int check_values(struct pctx *c, const yaml_node_t *n, struct sigma_item 
     return 0;
 }
 
-static int parse_item(struct pctx *c, const yaml_node_t *kn, const yaml_node_t *vn, struct sigma_item *it,
-                      bool keyword_default)
+static int parse_item(struct pctx *c, const yaml_node_t *kn, const yaml_node_t *vn, struct sigma_item *it)
 {
     size_t klen;
     const char *key = scalar(kn, &klen);
@@ -852,7 +893,6 @@ static int parse_item(struct pctx *c, const yaml_node_t *kn, const yaml_node_t *
     if (!it->field[0] && !(it->mods & (SIGMA_MOD_CONTAINS | SIGMA_MOD_STARTSWITH | SIGMA_MOD_ENDSWITH |
                                        SIGMA_MOD_RE | SIGMA_MOD_CIDR | SIGMA_MOD_NUMERIC | SIGMA_MOD_EXISTS)))
         it->mods |= SIGMA_MOD_CONTAINS; /* keywords match anywhere in the message */
-    (void)keyword_default;
     if (vn->type == YAML_SEQUENCE_NODE) {
         size_t cnt = (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start);
         if (cnt == 0) {
@@ -897,7 +937,7 @@ static int parse_map(struct pctx *c, const yaml_node_t *mn, struct sigma_map *m)
         return -1;
     }
     for (yaml_node_pair_t *p = mn->data.mapping.pairs.start; p < mn->data.mapping.pairs.top; p++) {
-        int rc = parse_item(c, node(c, p->key), node(c, p->value), &m->items[m->n], false);
+        int rc = parse_item(c, node(c, p->key), node(c, p->value), &m->items[m->n]);
         m->n++; /* counted even on error, so it is freed */
         if (rc)
             return -1;

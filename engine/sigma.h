@@ -173,6 +173,12 @@ enum sigma_pattern_kind {
 int sigma_value_pattern(unsigned mods, const struct sigma_value *v, enum sigma_pattern_kind *kind, char **expr,
                         unsigned *flags, char *err, size_t errlen);
 
+/* When the value is a plain equality test (no modifier other than cased or
+ * all, no Sigma wildcard; a string, number or boolean): its bytes with the
+ * escapes resolved (*lit malloc'd, *len bytes, not empty).  detect.c matches
+ * those through a hash table of values instead of Hyperscan.  false otherwise. */
+bool sigma_value_literal(unsigned mods, const struct sigma_value *v, char **lit, uint32_t *len);
+
 /* "10.0.0.0/8", "2001:db8::/32", or a bare address (full prefix). */
 bool sigma_parse_cidr(const char *s, struct vigil_ip *net, uint8_t *prefix);
 

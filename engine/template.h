@@ -31,7 +31,8 @@
  *   - DATA is lazy: up to the first occurrence of the next literal (or to the
  *     end when it is last); GREEDYDATA is greedy: up to the last occurrence of
  *     the next literal (or to the end);
- *   - QUOTEDSTRING takes "..." or '...' (backslash escapes), value without quotes.
+ *   - QUOTEDSTRING takes "..." or '...' (backslash escapes), value without quotes;
+ *   - DATA and GREEDYDATA values are trimmed of leading and trailing blanks.
  * Hyperscan has already confirmed that some split matches; when the walker's
  * choice differs and a later step fails, tpl_walk returns -1 and adds nothing.
  *
@@ -75,6 +76,8 @@ void tpl_free(struct tpl *t);
 const char *tpl_regex(const struct tpl *t);
 /* Number of captured fields. */
 unsigned tpl_captures(const struct tpl *t);
+/* The bytes a matching message can start with (bit b of set[b >> 3]). */
+void tpl_first_bytes(const struct tpl *t, uint8_t set[32]);
 
 /* Extracts the fields of msg[0..len) into ef.  Returns the number of values
  * added (fields refused by the limit are counted in ef->dropped), or -1 when

@@ -2,11 +2,20 @@
 # Builds seed inputs for the fuzz targets from the shared corpus:
 #   OUT/syslog/      one real syslog line per file
 #   OUT/pkt_decode/  one real frame per file (VLAN, QinQ, IPv6, fragments)
+#   OUT/sigma/       shipped and SigmaHQ rules
+#   OUT/template/    (filled by the template target's own seeds, if any)
 # usage: fuzz-seeds.sh CORPUS_DIR OUT_DIR  (needs build/vigil-pcapgen for frames)
 set -euo pipefail
 corpus=$1
 out=$2
-mkdir -p "$out/syslog" "$out/pkt_decode"
+mkdir -p "$out/syslog" "$out/pkt_decode" "$out/sigma" "$out/template"
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+# Sigma: the shipped rules and some real SigmaHQ rules.
+cp "$here"/configs/rules/*.yml "$out/sigma/"
+find "$corpus/rules/sigma" -name '*.yml' | sort | head -n 40 | while IFS= read -r f; do
+  cp "$f" "$out/sigma/$(basename "$f")"
+done
 
 n=0
 for f in "$corpus"/syslog/rsyslog-seeds/*.txt "$corpus"/syslog/fail2ban/logs/bsd/*.txt; do

@@ -44,11 +44,12 @@ fi
 if [ "$fuzz_seconds" -gt 0 ]; then
   echo "== fuzz (${fuzz_seconds}s per target)"
   CC=clang cmake -S . -B build-fuzz -G Ninja -DVIGIL_FUZZ=ON -DVIGIL_TESTS=OFF >/dev/null
-  cmake --build build-fuzz -j"$jobs" --target fuzz_syslog fuzz_pkt_decode
+  cmake --build build-fuzz -j"$jobs"
   ./scripts/fuzz-seeds.sh "$corpus" build-fuzz/seeds
-  for t in fuzz_syslog fuzz_pkt_decode; do
+  for t in $(cd build-fuzz/tests/fuzz && ls fuzz_* | grep -v '\.'); do
     mkdir -p "build-fuzz/corpus-$t"
-    ./build-fuzz/tests/fuzz/$t -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=1 \
+    mkdir -p "build-fuzz/seeds/${t#fuzz_}"
+    ./build-fuzz/tests/fuzz/$t -max_total_time="$fuzz_seconds" -max_len=8192 -print_final_stats=1 \
       "build-fuzz/corpus-$t" "build-fuzz/seeds/${t#fuzz_}" 2>"build-fuzz/$t.log" \
       || { tail -n 60 "build-fuzz/$t.log"; echo "test: $t found a crash" >&2; exit 1; }
     grep -E '^stat::number_of_executed_units' "build-fuzz/$t.log" | sed "s/^/$t: /"

@@ -282,6 +282,48 @@ Test(detect, cased)
     cr_expect_not(fires(0));
 }
 
+/* Plain equality tests are matched through a value table, not Hyperscan:
+ * same semantics (caseless unless cased, escapes resolved, any value of a
+ * multi-valued field, integers and addresses as text). */
+Test(detect, exact_values_table)
+{
+    load("title: Cased\nlogsource: {product: test}\ndetection: {s: {f|cased: Foo}, condition: s}\n---\n"
+         "title: Esc\nlogsource: {product: test}\ndetection: {s: {f: 'a\\*b'}, condition: s}\n---\n"
+         "title: Mixed\nlogsource: {product: test}\ndetection: {s: {f: [foo, 'x*y', 7]}, condition: s}\n---\n"
+         "title: Ip\nlogsource: {product: test}\ndetection: {s: {ip: 10.1.2.3}, condition: s}\n");
+    ev_t();
+    s("f", "Foo");
+    cr_expect(fires(0));
+    cr_expect(fires(2));
+    ev_t();
+    s("f", "foo");
+    cr_expect_not(fires(0), "cased");
+    cr_expect(fires(2));
+    ev_t();
+    s("f", "a*b");
+    cr_expect(fires(1));
+    ev_t();
+    s("f", "axb");
+    cr_expect_not(fires(1));
+    ev_t();
+    s("f", "X--Y");
+    cr_expect(fires(2), "wildcard value of the same list goes through Hyperscan");
+    ev_t();
+    i64("f", 7);
+    cr_expect(fires(2));
+    ev_t();
+    s("f", "bar");
+    s("f", "FOO");
+    cr_expect(fires(2), "second value of the field");
+    ev_t();
+    ip("ip", "10.1.2.3");
+    cr_expect(fires(3));
+    ev_t();
+    s("f", "fo");
+    s("f", "fooo");
+    cr_expect_eq(eval(), 0);
+}
+
 Test(detect, value_list_or_and_all)
 {
     load("title: Any\nlogsource: {product: test}\ndetection: {s: {f|contains: [aa, bb]}, condition: s}\n---\n"
@@ -664,6 +706,49 @@ Test(detect, shared_patterns_and_many_candidates)
     cr_expect_eq(eval(), 0);
 }
 
+/* Rules wait for their rarest bit (trigger sets); the result is the same. */
+Test(detect, trigger_sets)
+{
+    char *y = malloc(40 * 200);
+    size_t o = 0;
+    for (int i = 0; i < 30; i++)
+        o += (size_t)sprintf(y + o,
+                             "%stitle: U%d\nlogsource: {product: test}\n"
+                             "detection: {s: {event.outcome: failure, user.name: u%d}, condition: s}\n",
+                             i ? "---\n" : "", i, i);
+    o += (size_t)sprintf(y + o, "---\ntitle: OrNot\nlogsource: {product: test}\n"
+                                "detection: {a: {f: x}, b: {g: y}, condition: a or not b}\n");
+    o += (size_t)sprintf(y + o, "---\ntitle: AndNot\nlogsource: {product: test}\n"
+                                "detection: {a: {f: x}, b: {g: y}, condition: not b and a}\n");
+    load(y);
+    free(y);
+    ev_t();
+    s("event.outcome", "failure");
+    s("user.name", "u7");
+    s("g", "y");
+    int n = eval();
+    cr_expect_eq(n, 1);
+    cr_expect_eq(out[0], 7);
+    ev_t();
+    s("user.name", "u7");
+    s("g", "y");
+    cr_expect_eq(eval(), 0);
+    ev_t();
+    s("event.outcome", "failure");
+    s("g", "y");
+    cr_expect_eq(eval(), 0);
+    ev_t(); /* a or not b: true with nothing set */
+    cr_expect(fires(30));
+    cr_expect_not(fires(31));
+    ev_t();
+    s("f", "x");
+    cr_expect(fires(30));
+    cr_expect(fires(31));
+    s("g", "y");
+    cr_expect(fires(30));
+    cr_expect_not(fires(31));
+}
+
 Test(detect, rule_info)
 {
     load("title: Info\nid: 0e95725d-7320-415d-80f7-004da920fc11\nauthor: Someone\nlevel: critical\n"
@@ -802,7 +887,7 @@ Test(detect, invalid_field_name_rejected)
 
 Test(detect, hsdb_cache_reused)
 {
-    const char *y = "title: A\nlogsource: {product: test}\ndetection: {k: [a, b], s: {f: x}, condition: k or s}\n";
+    const char *y = "title: A\nlogsource: {product: test}\ndetection: {k: [a, b], s: {f|contains: x}, condition: k or s}\n";
     load(y);
     unsigned compiled, reused;
     hsdb_cache_stats(cache, &compiled, &reused);
@@ -882,7 +967,7 @@ Test(detect, sigma_corpus)
     const char *dirs[] = {corpus_path("rules/sigma/rules"), corpus_path("rules/sigma-correlation")};
     unsigned files = count_files(dirs[0]) + count_files(dirs[1]);
     cr_assert_gt(files, 100);
-    cr_assert_eq(detect_load(dirs, 2, source_path("configs/rules/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
+    cr_assert_eq(detect_load(dirs, 2, source_path("configs/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
     unsigned loaded = detect_rule_count(rs), rejected = 0, skipped = 0;
     /* every file is accounted for: it loaded a rule, was rejected with a
      * reason, or was skipped as a correlation rule */
@@ -937,7 +1022,7 @@ Test(detect, sigma_corpus)
 Test(detect, shipped_pack_loads_clean)
 {
     const char *dirs[] = {source_path("configs/rules")};
-    cr_assert_eq(detect_load(dirs, 1, source_path("configs/rules/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
+    cr_assert_eq(detect_load(dirs, 1, source_path("configs/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
     if (d.errors)
         diag_print(&d, stderr);
     cr_expect_eq(d.errors, 0);
@@ -966,7 +1051,7 @@ static int rule_by_title(const char *title)
 Test(detect, shipped_pack_semantics)
 {
     const char *dirs[] = {source_path("configs/rules")};
-    cr_assert_eq(detect_load(dirs, 1, source_path("configs/rules/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
+    cr_assert_eq(detect_load(dirs, 1, source_path("configs/fieldmap.yaml"), reg, lt, NULL, cache, &rs, &d), 0);
     cr_assert_eq(detect_alloc_scratch(rs, &scratch), 0);
     cr_assert_not_null(st = detect_state_new(rs));
     uint16_t sshd = lsid("linux", "sshd", NULL), web = lsid(NULL, NULL, "webserver"),
