@@ -21,7 +21,15 @@ echo
 echo "== anomalies the decoder tolerated:"
 jq -r '.vigil.anomalies // [] | .[]' "$events" | sort | uniq -c | sort -rn
 echo
-echo "== a few events (ECS JSON):"
+echo "== parsed: $(jq -r 'select(.["vigil.parser"]) | 1' "$events" | wc -l) of $(jq -r 'select(.event.kind != "signal") | 1' "$events" | wc -l) events; top parsers:"
+jq -r 'select(.["vigil.parser"]) | .["vigil.parser"]' "$events" | sort | uniq -c | sort -rn | head -n 10
+echo
+echo "== detections (rule, level, source):"
+jq -r 'select(.event.kind == "signal") | [.rule.level, .rule.name, (.source.ip // "-")] | @tsv' "$events" |
+  sort | uniq -c | sort -rn | head -n 20
+echo
+echo "== a few events and signals (ECS JSON):"
 grep -m1 '"rfc5424"' "$events" | jq -c .
-grep -m1 '"code":"106023"' "$events" | jq -c .
+grep -m1 '"event.code":"106023"\|"code":"106023"' "$events" | jq -c .
 grep -m1 'Invalid user' "$events" | jq -c .
+jq -c 'select(.event.kind == "signal")' "$events" | head -n 2
