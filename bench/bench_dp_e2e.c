@@ -7,7 +7,10 @@
  * measures the worker's capacity.  --rate PPS paces the generator instead and
  * counts every frame the full ring refused as a drop, as a NIC would.
  *
- * usage: bench_dp_e2e [--seconds S] [--rounds N] [--frame-size B] [--rate PPS]
+ * --configs DIR also runs the ruleset of DIR (parsers/, rules/, fieldmap.yaml)
+ * on every event, as vigil-dp does with an engine section.
+ *
+ * usage: bench_dp_e2e [--seconds S] [--rounds N] [--frame-size B] [--rate PPS] [--configs DIR]
  *                     [--hugepages] [--ring N] [--tap FILE] [LOGFILE...]
  * --ring sets the rx ring size (a power of two; default 4096, like a NIC's rx
  * descriptor ring): with --rate it decides how long a stall the worker rides out.
@@ -34,6 +37,7 @@
 #include "dataplane/stats.h"
 #include "dataplane/tap.h"
 #include "dataplane/worker.h"
+#include "engine/ruleset.h"
 
 #define MAX_TEMPLATES 8192
 #define GEN_BURST 32
@@ -104,11 +108,11 @@ int main(int argc, char **argv)
     double seconds = 2.0, rate = 0;
     int rounds = 7, hugepages = 0;
     unsigned frame_size = 256, ring_size = 4096;
-    const char *tap_path = NULL;
+    const char *tap_path = NULL, *configs = NULL;
     static const struct option lo[] = {{"seconds", 1, NULL, 's'}, {"rounds", 1, NULL, 'r'},
                                        {"frame-size", 1, NULL, 'f'}, {"rate", 1, NULL, 'R'},
                                        {"hugepages", 0, NULL, 'H'}, {"tap", 1, NULL, 't'},
-                                       {"ring", 1, NULL, 'q'}, {0}};
+                                       {"ring", 1, NULL, 'q'}, {"configs", 1, NULL, 'C'}, {0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -119,6 +123,7 @@ int main(int argc, char **argv)
         case 'H': hugepages = 1; break;
         case 't': tap_path = optarg; break;
         case 'q': ring_size = (unsigned)atoi(optarg); break;
+        case 'C': configs = optarg; break;
         default:
             fprintf(stderr, "usage: bench_dp_e2e [--seconds S] [--rounds N] [--frame-size B] [--rate PPS] "
                             "[--hugepages] [--ring N] [--tap FILE] [LOGFILE...]\n");
@@ -176,7 +181,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_dp_e2e: cannot create stats block\n");
         return 1;
     }
-    struct worker_env env = {.listen = listen, .senders = senders, .syslog_max_message = 65535, .tap = tap,
+    static struct ruleset *rs;
+    if (configs) {
+        struct ruleset_config rc;
+        ruleset_config_defaults(&rc);
+        snprintf(rc.parsers_dir, sizeof rc.parsers_dir, "%s/parsers", configs);
+        snprintf(rc.rules_dir, sizeof rc.rules_dir, "%s/rules", configs);
+        snprintf(rc.fieldmap, sizeof rc.fieldmap, "%s/fieldmap.yaml", configs);
+        struct diag d;
+        diag_init(&d);
+        if (ruleset_load(&rc, &rs, &d) || ruleset_attach_workers(rs, 1)) {
+            diag_print(&d, stderr);
+            return 1;
+        }
+        diag_free(&d);
+    }
+    struct worker_env env = {.ruleset = configs ? (const struct ruleset *const *)&rs : NULL, .listen = listen, .senders = senders, .syslog_max_message = 65535, .tap = tap,
                              .stop = &stop, .burst = 32,
                              .reasm = {.max_flows = 1024, .timeout_ms = 2000, .max_fragments = 1024}};
     static struct worker w;
@@ -189,8 +209,9 @@ int main(int argc, char **argv)
     w.rx[0].queue = 0;
     rte_eal_remote_launch(worker_loop, &w, 1);
 
-    printf("bench_dp_e2e: %u distinct frames of %u bytes, %s, %s, %d rounds of %.1f s\n", n_tmpl, frame_size,
-           hugepages ? "hugepages" : "no hugepages", rate > 0 ? "paced" : "closed loop", rounds, seconds);
+    printf("bench_dp_e2e: %u distinct frames of %u bytes, %s, %s, %s, %d rounds of %.1f s\n", n_tmpl, frame_size,
+           hugepages ? "hugepages" : "no hugepages", rate > 0 ? "paced" : "closed loop",
+           configs ? "parse+detect on" : "decode only", rounds, seconds);
     printf("%-6s %12s %10s %12s %12s\n", "round", "Mmsg/s", "ns/msg", "offered", "ring drops");
     double hz = (double)rte_get_tsc_hz(), results[100];
     struct worker_counters *c = &sb.workers[0];
@@ -240,8 +261,9 @@ int main(int argc, char **argv)
     uint64_t malformed = 0;
     for (int i = 1; i < PKT_DROP__COUNT; i++)
         malformed += c->malformed[i];
-    printf("median: %.3f M msgs/s per worker core, %.1f ns/msg (events %lu, malformed %lu)\n", med / 1e6,
-           1e9 / med, (unsigned long)c->syslog_events, (unsigned long)malformed);
+    printf("median: %.3f M msgs/s per worker core, %.1f ns/msg (events %lu, parsed %lu, signals %lu, malformed %lu)\n",
+           med / 1e6, 1e9 / med, (unsigned long)c->syslog_events, (unsigned long)c->events_parsed,
+           (unsigned long)c->signals, (unsigned long)malformed);
     worker_fini(&w);
     tap_close(tap);
     stats_close(&sb);
