@@ -1,20 +1,25 @@
-/* Parser sets: pack loading (YAML), per-program Hyperscan databases, dispatch.
+/* Parser sets: pack loading (YAML), per-program dispatch, template buckets.
  *
  * Dispatch (parser_set_parse):
  *   1. The message body is trimmed of leading/trailing blanks.
  *   2. process.name picks a program entry: exact names through a hash table,
  *      then the longest "prefix*" program; no entry = the program-less one.
- *   3. One Hyperscan scan of the body with the entry's database.  An entry's
- *      database holds the templates written for that program (file order)
- *      followed by the templates without a program filter (file order), all
- *      anchored, HS_FLAG_SINGLEMATCH, no start-of-match.  Hyperscan ids are
- *      positions in that order, and the lowest matching id wins; the scan stops
- *      at once when id 0 matches (nothing can outrank it).  The winner's walker
- *      extracts the fields; if the walker rejects the message, the next match
- *      is tried.
- *   4. Otherwise the generic parsers (kv, cef, leef, json) of the entry, in the
+ *   3. The entry's templates (those written for the program, in file order,
+ *      then those without a program filter, in file order) are split by the
+ *      first byte of the body they can start with: the body's first byte picks
+ *      one bucket.  Programs with identical template lists share buckets.
+ *   4. In the bucket the lowest-numbered template whose walker accepts the
+ *      message wins.  Large buckets are classified by one Hyperscan scan
+ *      (anchored expressions, HS_FLAG_SINGLEMATCH, no start-of-match; the scan
+ *      stops at once when the bucket's first template matches) and the walkers
+ *      of the matches run in id order.  Buckets of at most PS_DIRECT_MAX
+ *      templates skip the scan and run the walkers in order: a walker accepts
+ *      only messages its expression matches, so the answer is the same.
+ *   5. Otherwise the generic parsers (kv, cef, leef, json) of the entry, in the
  *      same order, each after its cheap claim test.
- *   5. Otherwise the event keeps the program's default log source.
+ *   6. Otherwise the event keeps the program's default log source.
+ * Every template is compiled by Hyperscan once at load ("parser/check"), so a
+ * template Hyperscan rejects is reported whichever path it ends up on.
  */
 #define _GNU_SOURCE
 #include "engine/parser.h"

@@ -284,8 +284,20 @@ static size_t sh_datestamp(const char *p, const char *e)
 #define URI_PATH_CHARS  "A-Za-z0-9$.+!*'(){},~:;=@#%&_/-"
 #define URI_PARAM_CHARS "A-Za-z0-9$.+!*'|(){},~@#%&/=:;_?[]<>-"
 
-/* Filled by tpl_compile (before any walk can run). */
-static uint8_t uri_path_set[32], uri_param_set[32];
+/* URI_PATH_CHARS and URI_PARAM_CHARS as bit sets (bit c of byte c >> 3);
+ * constant, so walkers on several threads read them without a race. */
+static const uint8_t uri_path_set[32] = {
+    0x00, 0x00, 0x00, 0x00, 0xfa, 0xff, 0xff, 0x2f,
+    0xff, 0xff, 0xff, 0x87, 0xfe, 0xff, 0xff, 0x6f,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+static const uint8_t uri_param_set[32] = {
+    0x00, 0x00, 0x00, 0x00, 0xfa, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xaf, 0xfe, 0xff, 0xff, 0x7f,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
 
 static inline bool in_set(const uint8_t set[32], char ch)
 {
@@ -537,10 +549,6 @@ int tpl_compile(const char *src, struct field_registry *reg, unsigned max_fields
         return fail(err, 0, "template longer than 4096 bytes%s", NULL);
     if (!max_fields || max_fields > FIELDS_HARD_MAX)
         max_fields = FIELDS_HARD_MAX;
-    if (!uri_path_set['/' >> 3]) {   /* idempotent: same bytes every time */
-        spec_to_set(URI_PATH_CHARS, uri_path_set);
-        spec_to_set(URI_PARAM_CHARS, uri_param_set);
-    }
 
     /* trim leading/trailing blanks: the message body is trimmed the same way */
     size_t b = 0, e = srclen;

@@ -1,8 +1,11 @@
 /* libFuzzer target for the template compiler and walker.
  *
  * Input: [selector][template bytes ...] 0x00 [message bytes ...]
- *   - selector < 0x80: a fixed template from the list below (selector % N),
+ *   - selector < 0x60: a fixed template from the list below (selector % N),
  *     the rest of the input (after the selector) is the message;
+ *   - 0x60 <= selector < 0x80: the rest is a message for the generic parsers
+ *     (kv, cef, leef, json: selector & 3), whose values must also stay inside
+ *     the message or the arena;
  *   - selector >= 0x80: the bytes up to the first 0x00 are a template
  *     (compiled; errors are fine), the bytes after it the message.
  * The template's expression is compiled with Hyperscan exactly as the parser
@@ -15,10 +18,11 @@
  *     invariant parser dispatch relies on);
  *   - a generated expression that Hyperscan rejects is a bug.
  *
- * Links: engine/template.c engine/fields.c and libhs (Hyperscan), e.g.
- *   clang -fsanitize=fuzzer,address,undefined -I. engine/template.c engine/fields.c \
- *         tests/fuzz/fuzz_template.c -lhs
+ * Links: engine/template.c engine/genparse.c engine/fields.c and libhs, e.g.
+ *   clang -fsanitize=fuzzer,address,undefined -I. engine/template.c engine/genparse.c \
+ *         engine/fields.c tests/fuzz/fuzz_template.c -lhs
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,7 @@
 #include <hs/hs.h>
 
 #include "engine/fields.h"
+#include "engine/genparse.h"
 #include "engine/template.h"
 
 static const char *const fixed[] = {
@@ -57,6 +62,56 @@ struct compiled {
     hs_database_t *db;
 };
 static struct compiled fixed_c[N_FIXED];
+static struct genparse gp[4];
+
+static void setup_generic(void)
+{
+    static const char *const keys[] = {"src",     "dst",       "spt",   "msg",          "user",     "a.b",
+                                       "a.b.c",   "deviceVendor", "name", "signatureId", "usrName",  "tags",
+                                       "version", "severity",  "act",   "x",            "srcPort",  "k"};
+    for (int f = 0; f < 4; f++) {
+        genparse_init(&gp[f], (enum gp_format)(f + 1));
+        gp[f].max_fields = 16;
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            char name[64];
+            field_id fid, alt;
+            snprintf(name, sizeof name, "g.%s%s", keys[k], k % 3 == 0 ? ".ip" : k % 3 == 1 ? ".port" : "");
+            if (field_registry_intern(reg, name, &fid) != 0 || field_registry_intern(reg, "g.alt", &alt) != 0)
+                abort();
+            genparse_map(&gp[f], keys[k], fid, name, -1, k % 2 ? (int)alt : -1);
+            if (k % 4 == 0)
+                genparse_lowercase(&gp[f], fid);
+        }
+        field_id ff;
+        field_registry_intern(reg, "g.flag", &ff);
+        genparse_flag(&gp[f], "SYN", ff);
+        gp[f].has_prefix = true;
+        gp[f].prefix_fid = ff;
+        gp[f].min_pairs = 1;
+    }
+}
+
+static void run_generic(int f, const uint8_t *msg, size_t len)
+{
+    char *buf = malloc(len ? len : 1);
+    if (!buf)
+        return;
+    memcpy(buf, msg, len);
+    event_fields_reset(&ef);
+    int rc = genparse_parse(&gp[f], buf, (uint32_t)len, &ef);
+    if (rc < 0 && (ef.n != 0 || ef.arena_used != 0))
+        abort();
+    for (unsigned i = 0; i < ef.n; i++) {
+        const struct field_value *v = &ef.f[i];
+        if (v->type != FIELD_STR)
+            continue;
+        bool in_msg = v->v.s.ptr >= buf && v->v.s.ptr + v->v.s.len <= buf + len;
+        bool in_arena = v->v.s.ptr >= ef.arena && v->v.s.ptr + v->v.s.len <= ef.arena + ef.arena_used;
+        if (!in_msg && !in_arena)
+            abort();
+    }
+    free(buf);
+}
 
 static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ctx)
 {
@@ -131,11 +186,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < N_FIXED; i++)
             if (compile(fixed[i], &fixed_c[i]) != 0)
                 abort();
+        setup_generic();
     }
     if (!size)
         return 0;
     uint8_t sel = data[0];
-    if (sel < 0x80) {
+    if (sel >= 0x60 && sel < 0x80) {
+        run_generic(sel & 3, data + 1, size - 1);
+        return 0;
+    }
+    if (sel < 0x60) {
         run(&fixed_c[sel % N_FIXED], data + 1, size - 1);
         return 0;
     }
@@ -161,6 +221,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (field_registry_count(reg) > FIELD_REGISTRY_MAX - 64) {
         field_registry_free(reg);
         reg = field_registry_new();
+        for (int f = 0; f < 4; f++)
+            genparse_free(&gp[f]);
+        setup_generic();
         for (size_t i = 0; i < N_FIXED; i++) {
             tpl_free(fixed_c[i].t);
             hs_free_database(fixed_c[i].db);
