@@ -755,9 +755,7 @@ int tpl_compile(const char *src, struct field_registry *reg, unsigned max_fields
     if (!lit.p)
         sb_put(&lit, "", 0);
     t->n = n;
-    t->s = realloc(steps, n * sizeof *steps);
-    if (!t->s)
-        t->s = steps;
+    t->s = steps;    /* not shrunk: a few spare steps cost less than a realloc path */
     steps = NULL;
     t->lit = lit.p ? lit.p : calloc(1, 1);
     lit.p = NULL;
