@@ -2,68 +2,17 @@
  * is sent SIGHUP again and again.  Every event must be checked by exactly one
  * ruleset: with one rule that fires on every other line, the signals must be
  * exactly half the events, and nothing may be lost or counted twice. */
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
 
 #include "dataplane/stats.h"
 #include "test_support.h"
-
-static char dir[64];
-
-static const char *in_dir(const char *name)
-{
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", dir, name);
-    return b;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "%s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
-static pid_t spawn(char *const argv[], const char *out, const char *err)
-{
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static json_t *jget(json_t *o, const char *path)
 {
@@ -84,15 +33,14 @@ static void show(const char *path)
 
 Test(reload, sighup_under_traffic_loses_and_doubles_nothing, .timeout = 180)
 {
-    snprintf(dir, sizeof dir, "/tmp/vigil-reload-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    mkdir(in_dir("rules"), 0755);
+    test_tmpdir("reload");
+    mkdir(tmp_path("rules"), 0755);
 
     /* One line the rule fires on, one it does not, replayed alternately. */
-    write_file(in_dir("lines.log"),
+    write_text(tmp_path("lines.log"),
                "<38>Mar 27 14:54:57 host1 sshd[2967]: Failed password for root from 203.0.113.5 port 40022 ssh2\n"
                "<38>Mar 27 14:54:58 host1 sshd[2968]: Accepted publickey for bob from 198.51.100.4 port 40023 ssh2\n");
-    write_file(in_dir("rules/failed.yml"),
+    write_text(tmp_path("rules/failed.yml"),
                "title: Test failed password\n"
                "id: 0b5c3a8e-1c55-4a37-9b59-2f3f1f7f0a01\n"
                "author: Vigil tests\n"
@@ -103,13 +51,13 @@ Test(reload, sighup_under_traffic_loses_and_doubles_nothing, .timeout = 180)
                "    event.outcome: failure\n"
                "    source.ip|cidr: 203.0.113.0/24\n"
                "  condition: selection\n");
-    char *gen[] = {strdup(build_path("vigil-pcapgen")), "-o", (char *)in_dir("loop.pcap"), (char *)in_dir("lines.log"),
+    char *gen[] = {strdup(build_path("vigil-pcapgen")), "-o", (char *)tmp_path("loop.pcap"), (char *)tmp_path("lines.log"),
                    NULL};
-    pid_t g = spawn(gen, in_dir("gen.out"), in_dir("gen.err"));
-    cr_assert_eq(wait_exit(g), 0);
+    pid_t g = spawn_cmd(gen, tmp_path("gen.out"), tmp_path("gen.err"));
+    cr_assert_eq(wait_cmd(g), 0);
     free(gen[0]);
 
-    FILE *f = fopen(in_dir("vigil.yaml"), "w");
+    FILE *f = fopen(tmp_path("vigil.yaml"), "w");
     fprintf(f,
             "eal: {args: [--no-huge, -m, \"512\", --no-shconf, --no-telemetry, --log-level=lib.eal:error,"
             " --log-level=user1:warning]}\n"
@@ -122,16 +70,16 @@ Test(reload, sighup_under_traffic_loses_and_doubles_nothing, .timeout = 180)
             "  parsers: %s/configs/parsers\n"
             "  rules: %s\n"
             "  compiled: %s\n",
-            in_dir("loop.pcap"), in_dir("stats"), in_dir("rules.json"), VIGIL_SOURCE_DIR, in_dir("rules"),
-            in_dir("compiled.rules"));
+            tmp_path("loop.pcap"), tmp_path("stats"), tmp_path("rules.json"), VIGIL_SOURCE_DIR, tmp_path("rules"),
+            tmp_path("compiled.rules"));
     fclose(f);
 
-    char *argv[] = {strdup(build_path("vigil-dp")), "-c", (char *)in_dir("vigil.yaml"), "--stats-json", NULL};
-    pid_t dp = spawn(argv, in_dir("dp.out"), in_dir("dp.err"));
+    char *argv[] = {strdup(build_path("vigil-dp")), "-c", (char *)tmp_path("vigil.yaml"), "--stats-json", NULL};
+    pid_t dp = spawn_cmd(argv, tmp_path("dp.out"), tmp_path("dp.err"));
     /* Wait until it replays, then reload, each time waiting (through the
      * stats block, as an operator's tool would) until the swap is published. */
     struct stats_block sb = {.fd = -1};
-    for (int i = 0; i < 300 && (stats_open_readonly(&sb, in_dir("stats")) || !sb.hdr->running); i++) {
+    for (int i = 0; i < 300 && (stats_open_readonly(&sb, tmp_path("stats")) || !sb.hdr->running); i++) {
         if (sb.hdr)
             stats_close(&sb);
         sleep_ms(50);
@@ -148,18 +96,18 @@ Test(reload, sighup_under_traffic_loses_and_doubles_nothing, .timeout = 180)
     }
     stats_close(&sb);
     kill(dp, SIGTERM);
-    int rc = wait_exit(dp);
+    int rc = wait_cmd(dp);
     free(argv[0]);
     if (rc)
-        show(in_dir("dp.err"));
+        show(tmp_path("dp.err"));
     cr_assert_eq(rc, 0);
 
     size_t len;
-    char *out = read_whole_file(in_dir("dp.out"), &len);
+    char *out = read_whole_file(tmp_path("dp.out"), &len);
     json_error_t e;
     json_t *j = json_loadb(out, len, 0, &e);
     if (!j)
-        show(in_dir("dp.err"));
+        show(tmp_path("dp.err"));
     cr_assert_not_null(j, "%s", e.text);
     json_int_t swaps = json_integer_value(jget(j, "ruleset.swaps"));
     cr_assert_eq(swaps, reloads);
@@ -182,7 +130,7 @@ Test(reload, sighup_under_traffic_loses_and_doubles_nothing, .timeout = 180)
     free(out);
 
     /* The per-rule counters file describes the last ruleset only; it exists and names the rule. */
-    char *rules = read_whole_file(in_dir("rules.json"), &len);
+    char *rules = read_whole_file(tmp_path("rules.json"), &len);
     cr_assert_not_null(rules);
     j = json_loadb(rules, len, 0, &e);
     cr_assert_not_null(j, "%s", e.text);
@@ -191,7 +139,7 @@ Test(reload, sighup_under_traffic_loses_and_doubles_nothing, .timeout = 180)
     free(rules);
 
     /* Reloads after the first were served from the compiled file. */
-    char *err = read_whole_file(in_dir("dp.err"), NULL);
+    char *err = read_whole_file(tmp_path("dp.err"), NULL);
     cr_assert(strstr(err, "(reload 2: 0 databases compiled"), "%s", err);
     free(err);
 }

@@ -1,16 +1,9 @@
 /* vigil-dp end to end: captures built from real corpus lines are replayed
  * through net_pcap ports (no hugepages, no NIC), and the counters and the tap
  * must account for every frame in them. */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -19,47 +12,6 @@
 #include "bench/pktcraft.h"
 #include "dataplane/stats.h"
 #include "test_support.h"
-
-static char dir[64];
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/vigil-it-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static const char *in_dir(const char *name)
-{
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", dir, name);
-    return b;
-}
-
-/* Runs argv with stdout/stderr to files; returns the exit status, or -signal.
- * kill_after_ms > 0 sends SIGTERM after that long. */
-static int run(char *const argv[], const char *out, const char *err, int kill_after_ms)
-{
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    if (kill_after_ms > 0) {
-        struct timespec ts = {kill_after_ms / 1000, (kill_after_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGTERM);
-    }
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-}
 
 static void show_file(const char *path)
 {
@@ -79,9 +31,9 @@ static void pcapgen(const char *out, const char *const *args)
     for (; *args && n < 46; args++)
         argv[n++] = (char *)*args;
     argv[n] = NULL;
-    int rc = run(argv, in_dir("pcapgen.out"), in_dir("pcapgen.err"), 0);
+    int rc = run_cmd(argv, tmp_path("pcapgen.out"), tmp_path("pcapgen.err"), 0);
     if (rc)
-        show_file(in_dir("pcapgen.err"));
+        show_file(tmp_path("pcapgen.err"));
     cr_assert_eq(rc, 0, "vigil-pcapgen failed for %s", out);
     free(argv[0]);
 }
@@ -233,33 +185,33 @@ static void build_captures(struct replay *r)
     const char *linux2k = strdup(corpus_path("syslog/loghub/Linux_2k.log"));
     const char *psad = strdup(corpus_path("syslog/iptables-psad/syn_scan_1000_1500.log"));
     const char *asa_ini = strdup(corpus_path("syslog/wazuh-ruletests/cisco_asa.ini"));
-    write_long_lines(linux2k, in_dir("long.log"), 6);  /* ~4 KB each: 3-4 fragments */
+    write_long_lines(linux2k, tmp_path("long.log"), 6);  /* ~4 KB each: 3-4 fragments */
 
     /* p0: Linux auth.log from two IPv4 senders, plain Ethernet. */
-    pcapgen(in_dir("p0.pcap"), (const char *[]){"--pri", "38", "--src", "192.0.2.10", "--src", "192.0.2.11",
+    pcapgen(tmp_path("p0.pcap"), (const char *[]){"--pri", "38", "--src", "192.0.2.10", "--src", "192.0.2.11",
                                                 auth, NULL});
     /* p1: loghub Linux over IPv6 in QinQ, to the second syslog port. */
-    pcapgen(in_dir("p1.pcap"), (const char *[]){"--pri", "13", "--src", "2001:db8::10", "--vlan", "100",
+    pcapgen(tmp_path("p1.pcap"), (const char *[]){"--pri", "13", "--src", "2001:db8::10", "--vlan", "100",
                                                 "--vlan", "200", "--dport", "1514", linux2k, NULL});
     /* p2: long messages fragmented over IPv4 and IPv6, VLAN tagged, plus psad
      * iptables lines and Cisco ASA lines without any header. */
-    pcapgen(in_dir("p2a.pcap"), (const char *[]){"--src", "192.0.2.12", "--vlan", "7", "--mtu", "1500",
-                                                 in_dir("long.log"), NULL});
-    pcapgen(in_dir("p2b.pcap"), (const char *[]){"--src", "2001:db8::12", "--mtu", "1280", in_dir("long.log"),
+    pcapgen(tmp_path("p2a.pcap"), (const char *[]){"--src", "192.0.2.12", "--vlan", "7", "--mtu", "1500",
+                                                 tmp_path("long.log"), NULL});
+    pcapgen(tmp_path("p2b.pcap"), (const char *[]){"--src", "2001:db8::12", "--mtu", "1280", tmp_path("long.log"),
                                                  NULL});
-    pcapgen(in_dir("p2c.pcap"), (const char *[]){"--pri", "4", "--src", "192.0.2.13", psad, NULL});
-    pcapgen(in_dir("p2d.pcap"), (const char *[]){"--wazuh", "--pri", "164", "--src", "192.0.2.14", asa_ini,
+    pcapgen(tmp_path("p2c.pcap"), (const char *[]){"--pri", "4", "--src", "192.0.2.13", psad, NULL});
+    pcapgen(tmp_path("p2d.pcap"), (const char *[]){"--wazuh", "--pri", "164", "--src", "192.0.2.14", asa_ini,
                                                  NULL});
     /* p3: syslog to a port nobody listens on; p4: from a sender outside the ACL. */
-    pcapgen(in_dir("p3.pcap"), (const char *[]){"--pri", "13", "--dport", "9999", psad, NULL});
-    pcapgen(in_dir("p4.pcap"), (const char *[]){"--pri", "13", "--src", "10.9.9.9", psad, NULL});
-    write_hostile(in_dir("p5.pcap"), &r->hostile);
+    pcapgen(tmp_path("p3.pcap"), (const char *[]){"--pri", "13", "--dport", "9999", psad, NULL});
+    pcapgen(tmp_path("p4.pcap"), (const char *[]){"--pri", "13", "--src", "10.9.9.9", psad, NULL});
+    write_hostile(tmp_path("p5.pcap"), &r->hostile);
 
     r->auth_lines = count_lines(auth);
     r->linux_lines = count_lines(linux2k);
     r->long_lines = 6;
     long psad_lines = count_lines(psad);
-    long asa_frames = count_frames(in_dir("p2d.pcap"));
+    long asa_frames = count_frames(tmp_path("p2d.pcap"));
     r->events_expected = r->auth_lines + r->linux_lines + 2 * r->long_lines + psad_lines + asa_frames;
     r->unknown_port_expected = psad_lines;
     r->acl_expected = psad_lines;
@@ -267,8 +219,8 @@ static void build_captures(struct replay *r)
     const char *caps[] = {"p0.pcap", "p1.pcap", "p2a.pcap", "p2b.pcap", "p2c.pcap",
                           "p2d.pcap", "p3.pcap", "p4.pcap", "p5.pcap"};
     for (unsigned i = 0; i < sizeof caps / sizeof caps[0]; i++)
-        r->frames += count_frames(in_dir(caps[i]));
-    cr_assert_gt(count_frames(in_dir("p2a.pcap")), r->long_lines, "long lines were not fragmented");
+        r->frames += count_frames(tmp_path(caps[i]));
+    cr_assert_gt(count_frames(tmp_path("p2a.pcap")), r->long_lines, "long lines were not fragmented");
     cr_assert_gt(asa_frames, 10);
     free((void *)auth);
     free((void *)linux2k);
@@ -289,7 +241,7 @@ static void write_config(const char *path, int two_workers)
                           "p2d.pcap", "p3.pcap", "p4.pcap", "p5.pcap"};
     const int n_caps = (int)(sizeof caps / sizeof caps[0]);
     for (int i = 0; i < n_caps; i++)
-        fprintf(f, "  - {name: p%d, device: \"net_pcap%d,rx_pcap=%s\"}\n", i, i, in_dir(caps[i]));
+        fprintf(f, "  - {name: p%d, device: \"net_pcap%d,rx_pcap=%s\"}\n", i, i, tmp_path(caps[i]));
     fprintf(f, "workers:\n  - lcore: 1\n    rx:\n");
     for (int i = 0; i < n_caps; i++)
         if (!two_workers || i % 2 == 0)
@@ -305,7 +257,7 @@ static void write_config(const char *path, int two_workers)
             "  allowed_senders: [192.0.2.0/24, \"2001:db8::/32\"]\n"
             "stats:\n"
             "  path: %s\n",
-            in_dir("stats"));
+            tmp_path("stats"));
     fclose(f);
 }
 
@@ -320,23 +272,23 @@ static json_t *jget(json_t *o, const char *path)
 
 static void replay_and_check(int two_workers)
 {
-    make_dir();
+    test_tmpdir("it");
     struct replay r;
     build_captures(&r);
-    write_config(in_dir("vigil.yaml"), two_workers);
+    write_config(tmp_path("vigil.yaml"), two_workers);
 
-    char *argv[] = {strdup(build_path("vigil-dp")), "-c", (char *)in_dir("vigil.yaml"), "--exit-when-idle=400",
-                    "--tap", (char *)in_dir("tap.jsonl"), NULL};
-    int rc = run(argv, in_dir("dp.out"), in_dir("dp.err"), 0);
+    char *argv[] = {strdup(build_path("vigil-dp")), "-c", (char *)tmp_path("vigil.yaml"), "--exit-when-idle=400",
+                    "--tap", (char *)tmp_path("tap.jsonl"), NULL};
+    int rc = run_cmd(argv, tmp_path("dp.out"), tmp_path("dp.err"), 0);
     if (rc) {
-        show_file(in_dir("dp.err"));
-        show_file(in_dir("dp.out"));
+        show_file(tmp_path("dp.err"));
+        show_file(tmp_path("dp.out"));
     }
     cr_assert_eq(rc, 0, "vigil-dp exited with %d", rc);
     free(argv[0]);
 
     struct stats_block sb;
-    cr_assert_eq(stats_open_readonly(&sb, in_dir("stats")), 0);
+    cr_assert_eq(stats_open_readonly(&sb, tmp_path("stats")), 0);
     cr_assert_eq(sb.hdr->running, 0, "clean exit clears running");
     cr_assert_eq(sb.hdr->n_workers, two_workers ? 2u : 1u);
     struct worker_counters c;
@@ -375,7 +327,7 @@ static void replay_and_check(int two_workers)
     stats_close(&sb);
 
     /* The tap: one valid JSON object per event, with the sender and fields right. */
-    FILE *f = fopen(in_dir("tap.jsonl"), "r");
+    FILE *f = fopen(tmp_path("tap.jsonl"), "r");
     cr_assert_not_null(f);
     char *line = NULL;
     size_t cap = 0;
@@ -429,10 +381,10 @@ Test(replay, every_frame_accounted_two_workers, .timeout = 240)
 
 Test(replay, sigterm_stops_cleanly_with_counters, .timeout = 120)
 {
-    make_dir();
-    pcapgen(in_dir("loop.pcap"), (const char *[]){"--pri", "38", corpus_path("syslog/rsyslog-seeds/rfc5424-basic.txt"),
+    test_tmpdir("it");
+    pcapgen(tmp_path("loop.pcap"), (const char *[]){"--pri", "38", corpus_path("syslog/rsyslog-seeds/rfc5424-basic.txt"),
                                                   NULL});
-    FILE *f = fopen(in_dir("vigil.yaml"), "w");
+    FILE *f = fopen(tmp_path("vigil.yaml"), "w");
     fprintf(f,
             "eal: {args: [--no-huge, -m, \"256\", --no-shconf, --no-telemetry, --log-level=lib.eal:error]}\n"
             "ports: [{name: loop, device: \"net_pcap0,rx_pcap=%s,infinite_rx=1\"}]\n"
@@ -440,16 +392,16 @@ Test(replay, sigterm_stops_cleanly_with_counters, .timeout = 120)
             "mbufs: {pool_size: 4095}\n"
             "syslog: {ports: [514]}\n"
             "stats: {path: %s}\n",
-            in_dir("loop.pcap"), in_dir("stats"));
+            tmp_path("loop.pcap"), tmp_path("stats"));
     fclose(f);
-    char *argv[] = {strdup(build_path("vigil-dp")), "-c", (char *)in_dir("vigil.yaml"), "--stats-json", NULL};
-    int rc = run(argv, in_dir("dp.out"), in_dir("dp.err"), 1500);
+    char *argv[] = {strdup(build_path("vigil-dp")), "-c", (char *)tmp_path("vigil.yaml"), "--stats-json", NULL};
+    int rc = run_cmd(argv, tmp_path("dp.out"), tmp_path("dp.err"), 1500);
     free(argv[0]);
     if (rc)
-        show_file(in_dir("dp.err"));
+        show_file(tmp_path("dp.err"));
     cr_assert_eq(rc, 0);
     size_t len;
-    char *out = read_whole_file(in_dir("dp.out"), &len);
+    char *out = read_whole_file(tmp_path("dp.out"), &len);
     json_error_t e;
     json_t *j = json_loadb(out, len, 0, &e);
     cr_assert_not_null(j, "final counters are JSON: %s\n%s", e.text, out);
@@ -459,11 +411,11 @@ Test(replay, sigterm_stops_cleanly_with_counters, .timeout = 120)
     cr_assert(json_is_false(jget(j, "running")));
 
     /* The stats block outlives the process: --show-stats reads the same totals. */
-    char *argv2[] = {strdup(build_path("vigil-dp")), "-c", (char *)in_dir("vigil.yaml"), "--show-stats",
+    char *argv2[] = {strdup(build_path("vigil-dp")), "-c", (char *)tmp_path("vigil.yaml"), "--show-stats",
                      "--stats-json", NULL};
-    cr_assert_eq(run(argv2, in_dir("show.out"), in_dir("show.err"), 0), 0);
+    cr_assert_eq(run_cmd(argv2, tmp_path("show.out"), tmp_path("show.err"), 0), 0);
     free(argv2[0]);
-    char *shown = read_whole_file(in_dir("show.out"), &len);
+    char *shown = read_whole_file(tmp_path("show.out"), &len);
     json_t *j2 = json_loadb(shown, len, 0, &e);
     cr_assert_not_null(j2, "%s", e.text);
     cr_assert_eq(json_integer_value(jget(j2, "totals.syslog_events")), ev);
@@ -476,24 +428,24 @@ Test(replay, sigterm_stops_cleanly_with_counters, .timeout = 120)
 
 Test(replay, check_config_reports_file_line_key)
 {
-    make_dir();
-    FILE *f = fopen(in_dir("bad.yaml"), "w");
+    test_tmpdir("it");
+    FILE *f = fopen(tmp_path("bad.yaml"), "w");
     fprintf(f, "ports: [{name: p0, device: net_null0}]\nworkers: [{lcore: 1, rx: [{port: p0}]}]\n"
                "syslog:\n  ports: [514]\n  allowed_senders: [not-an-address]\n");
     fclose(f);
-    char *argv[] = {strdup(build_path("vigil-dp")), "--check-config", "-c", (char *)in_dir("bad.yaml"), NULL};
-    int rc = run(argv, in_dir("out"), in_dir("err"), 0);
+    char *argv[] = {strdup(build_path("vigil-dp")), "--check-config", "-c", (char *)tmp_path("bad.yaml"), NULL};
+    int rc = run_cmd(argv, tmp_path("out"), tmp_path("err"), 0);
     free(argv[0]);
     cr_assert_eq(rc, 1);
-    char *err = read_whole_file(in_dir("err"), NULL);
+    char *err = read_whole_file(tmp_path("err"), NULL);
     char want[256];
-    snprintf(want, sizeof want, "%s:5: syslog.allowed_senders: 'not-an-address'", in_dir("bad.yaml"));
+    snprintf(want, sizeof want, "%s:5: syslog.allowed_senders: 'not-an-address'", tmp_path("bad.yaml"));
     cr_assert(strstr(err, want), "stderr was: %s", err);
     free(err);
 
     char *argv2[] = {strdup(build_path("vigil-dp")), "--check-config", "-c",
                      (char *)source_path("configs/vigil.yaml"), NULL};
-    rc = run(argv2, in_dir("out"), in_dir("err"), 0);
+    rc = run_cmd(argv2, tmp_path("out"), tmp_path("err"), 0);
     free(argv2[0]);
     cr_assert_eq(rc, 0, "the shipped config is valid");
 }

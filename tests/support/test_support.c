@@ -1,8 +1,13 @@
 #include "test_support.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <rte_eal.h>
@@ -67,4 +72,61 @@ void test_eal_init(const char *const *extra_args, int n_extra)
     argv[argc] = NULL;
     int rc = rte_eal_init(argc, argv);
     cr_assert(rc >= 0, "rte_eal_init failed: %s", rte_strerror(rte_errno));
+}
+
+static char tmpdir[128];
+
+const char *test_tmpdir(const char *tag)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/vigil-%s-XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp");
+    return tmpdir;
+}
+
+const char *tmp_path(const char *name) { return join(tmpdir, name); }
+
+void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    cr_assert_eq(fclose(f), 0, "cannot write %s", path);
+}
+
+int spawn_cmd(char *const argv[], const char *out, const char *err)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1, "fork");
+    if (pid == 0) {
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int wait_cmd(int pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid, "waitpid");
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int run_cmd(char *const argv[], const char *out, const char *err, int kill_after_ms)
+{
+    int pid = spawn_cmd(argv, out, err);
+    if (kill_after_ms > 0) {
+        sleep_ms(kill_after_ms);
+        kill(pid, SIGTERM);
+    }
+    return wait_cmd(pid);
 }
