@@ -3,34 +3,41 @@
  * Load:
  *   1. the field mapping file (format below and in docs/rules.md);
  *   2. every rule file, in name order; each rule is compiled alone into
- *      - tests: one per value (a Hyperscan pattern, or a direct test:
- *        gt..lte, cidr, null, exists, empty),
+ *      - tests: one per value, each reading one match bit (TK_NULL two),
+ *      - atoms: what sets the bits while a field value is checked: a
+ *        Hyperscan pattern, an exact value (hash table), a network, a
+ *        numeric threshold, the field's presence, an empty value;
+ *        identical atoms of one (rule log source, field) are one bit, so two
+ *        rules testing `cs-method: GET` share it;
  *      - code: its condition in postfix over the tests (selections inlined),
  *      and rejected alone (diag error) when anything in it is unsupported;
- *   3. patterns are deduplicated per (rule log source, field, flags,
- *      expression): the unique pattern index is the match bit, so two rules
- *      testing `cs-method: GET` share one pattern and one bit;
- *   4. one Hyperscan database per (bucket, field), where a bucket is a
- *      distinct rule log source; a database Hyperscan refuses rejects the
- *      rules owning the refused pattern and the set is rebuilt (the hsdb
- *      cache makes the unchanged databases free).  Plain equality tests
- *      (`event.outcome: failure`, `user.name: root`) go into a hash table of
- *      values per (bucket, field) instead: parsed fields are short and
- *      usually tested for equality, and a hash lookup costs a fraction of a
- *      Hyperscan call;
- *   5. for every log source id already in the table, the list of buckets
- *      that apply to it (logsource_applies), and per bucket the rules that
- *      must be evaluated even with no match bit (their condition can be true
- *      with every pattern false: `not filter`, numeric or cidr only).
+ *   3. buckets: the rules of one distinct rule log source;
+ *   4. profiles: for every log source id already in the table, the set of
+ *      buckets that apply to it (logsource_applies); log sources with the
+ *      same set share one profile.  Per profile and field, ONE fdb holding
+ *      the atoms of all its buckets: one Hyperscan database (the union of
+ *      the buckets' patterns), one value table, one network table, one
+ *      threshold table.  Patterns of fields that are views into the message
+ *      fold into the message's database (see struct fcomp).  A database
+ *      Hyperscan refuses rejects the rules owning the refused pattern and
+ *      the set is rebuilt (the hsdb cache makes the unchanged databases
+ *      free);
+ *   5. runtime code: tests resolved to bits, keyword lists fused (OP_ANY);
+ *      each rule registered under a trigger set (rule_trigger), or, when its
+ *      condition can be true with no bit set (`not filter` alone, null,
+ *      exists: false), on its profiles' always-evaluate lists.
  *
- * Eval (no allocation): for each applicable bucket, each event field that has
- * a database (or value table) in the bucket is scanned (looked up) once per
- * value (integers and addresses are formatted to text first); matches set bits and are remembered in a
- * touched list.  Candidate rules are the rules of the touched bits plus the
- * buckets' always-evaluate rules; only they run their code.  Everything set
- * is cleared through the touched and candidate lists, so the cost of an
- * event does not grow with the number of rules loaded.
- *
+ * Eval (no allocation): the event's log source id picks its profile (none:
+ * no rule applies, done).  Each field value of the event that the profile
+ * tests is checked once against its fdb; fields no rule of the profile tests
+ * are skipped; matches set bits, remembered in a touched list.  Candidate
+ * rules are the rules of the touched bits plus the profile's always-evaluate
+ * rules; only they run their code.  Everything set is cleared through the
+ * touched and candidate lists, so the cost of an event does not grow with
+ * the number of rules loaded, and rules of other log sources cost nothing.
+ * A log source interned after loading has no profile: it is covered by the
+ * profiles of the buckets that apply to it (scan_unknown).
+
  * Field mapping file (YAML):
  *
  *   fields:                      # applied to every rule, after the log source maps
@@ -84,29 +91,49 @@ enum test_kind {
 
 enum { CMP_GT, CMP_GTE, CMP_LT, CMP_LTE };
 
+/* A test reads match bits: its atom's bit (bit), and for TK_NULL also the
+ * field's empty-value bit (bit2).  TK_ABSENT and TK_NULL read the field's
+ * exists bit negated. */
 struct test {
-    uint8_t kind, cmp, prefix;
+    uint8_t kind;
     field_id field;
-    uint32_t bit;
-    double num;
-    struct vigil_ip net;
+    uint32_t bit, bit2;
 };
 
-enum { OP_TEST = 1, OP_NOT, OP_AND, OP_OR };
+/* Atoms: what sets a match bit while a field value is scanned.  Every test
+ * is one (or, TK_NULL, two) atoms; identical atoms of one (rule log source,
+ * field) are one bit. */
+enum atom_kind {
+    A_HS = 1,    /* Hyperscan pattern */
+    A_EXACT,     /* exact value: value table lookup */
+    A_CIDR,      /* some value is an address in the network */
+    A_NUM,       /* some value is a number that compares true */
+    A_EXISTS,    /* the field is present */
+    A_EMPTY,     /* some value is an empty string */
+};
+
+/* Loader code: OP_TEST over struct test.  Runtime code (rule_set.code):
+ * OP_BIT / OP_NBIT read a match bit directly (tests resolved at build);
+ * OP_ANY n / OP_ALL n are followed by n bit numbers (an or / and of plain
+ * bits, e.g. a keyword list, evaluated in one step). */
+enum { OP_TEST = 1, OP_NOT, OP_AND, OP_OR, OP_BIT, OP_NBIT, OP_ANY, OP_ALL };
 #define OPC(op, arg) (((uint32_t)(op) << 24) | ((uint32_t)(arg) & 0xffffffu))
 
 struct rule_rt {
     uint32_t code_off, code_len;
 };
 
-/* Exact values of one (bucket, field): open hashing on the ASCII-lowercased
- * value; each entry is caseless (Sigma's default) or cased (|cased). */
+/* Exact values of one (profile, field): open hashing on the ASCII-lowercased
+ * value; each entry is caseless (Sigma's default) or cased (|cased).  lens
+ * has bit n set when some value is n bytes long (bit 63: 63 or more), so most
+ * field values are rejected before they are hashed. */
 struct xent {
     uint32_t hash, len, off, bit, next;
     uint8_t cased;
 };
 
 struct xtab {
+    uint64_t lens;
     uint32_t *head;
     uint32_t mask;
     struct xent *e;
@@ -114,44 +141,138 @@ struct xtab {
     char *pool;
 };
 
-struct fdb {
-    field_id field;
-    hs_database_t *db;          /* NULL when every test of the field is an exact value */
-    struct xtab *x;             /* NULL when none is */
+/* Networks of one (profile, field): one hash table keyed by (family, prefix,
+ * masked address); a value is looked up once per distinct prefix length of
+ * its family, so the cost does not grow with the number of networks. */
+struct cnet {
+    uint8_t addr[16];
+    uint32_t bit, next;
+    uint8_t family, prefix;
 };
 
+struct ctab {
+    uint32_t *head;
+    uint32_t mask;
+    struct cnet *e;
+    uint32_t n;
+    uint8_t n4, n6;
+    uint8_t pfx4[33], pfx6[129];
+};
+
+/* Numeric thresholds of one (profile, field), per comparison, sorted: the
+ * tests a value makes true are a prefix (gt, gte) or a suffix (lt, lte). */
+struct nent {
+    double v;
+    uint32_t bit;
+};
+
+struct ntab {
+    struct nent *e;
+    uint32_t off[5];            /* comparison c: e[off[c] .. off[c + 1]) */
+};
+
+/* A one-byte 'contains' literal (a ':' keyword): found with memchr.  In a
+ * Hyperscan database a single byte is matched at every position and slows
+ * the whole literal set (measured: 137 -> 250-370 ns a line on iptables
+ * messages with 211 SigmaHQ keywords). */
+struct btest {
+    uint32_t bit;
+    uint8_t c, alt;             /* the byte, and its other case (== c when cased or not a letter) */
+};
+
+/* Everything one field of an event is checked against, for one profile. */
+struct fdb {
+    hs_database_t *db;          /* Hyperscan patterns, or NULL */
+    hs_database_t *rest;        /* folded field: the patterns that could not be folded, or NULL */
+    int16_t fold_slot;          /* folded field: its region slot in the profile, else -1 */
+    struct xtab *x;             /* exact values, or NULL */
+    struct ctab *c;             /* networks, or NULL */
+    struct ntab *nt;            /* numeric thresholds, or NULL */
+    struct btest *bytes;        /* one-byte 'contains' tests (memchr), or NULL */
+    uint32_t *exists;           /* bits set when the field is present */
+    uint32_t *empty;            /* bits set when a value is an empty string */
+    uint16_t n_exists, n_empty, n_bytes;
+};
+
+/* A bucket: the rules of one distinct rule log source. */
 struct bucket {
     struct logsource ls;
     uint16_t lsid;
+    uint16_t prof;              /* the profile of the log source lsid itself */
+};
+
+/* A profile: what an event of some log source is checked against, i.e. the
+ * union of every bucket that applies to it.  Log sources with the same set
+ * of buckets share one.  One fdb (one Hyperscan database at most) per field,
+ * so an event scans each of its field values once, whatever the number of
+ * buckets that apply to it. */
+/* Folding.  A parser usually extracts a field as a view into the message
+ * (url.original, user_agent.original, rule.name ...).  When a profile scans
+ * the message anyway, the literal patterns of such fields are added to the
+ * message database as well (without single-match, ids FOLD_ID + k): a match
+ * of one inside the field's region of the message is a match on the field.
+ * So an event whose fields are views scans the message once instead of once
+ * per field.  A folded pattern is a literal, optionally anchored (^, \z), or
+ * two literals joined by .* (a Sigma wildcard): component k of such a chain
+ * records the earliest end of its first literal and the latest start of its
+ * second inside the region, resolved after the scan (Hyperscan does not
+ * report matches in order).  A field value that is not a view into the
+ * message is scanned with the field's own full database.  The same chain
+ * components (slot SLOT_SELF) replace a .* pattern in a field's own
+ * database, so that most databases hold literals only. */
+#define FOLD_ID 0x80000000u
+#define SLOT_SELF 0xffffu /* a component of the scanned value itself: region [0, length) */
+
+enum { FC_SINGLE = 0, FC_FIRST = 1, FC_LAST = 2, FC_KIND = 3, FC_ASTART = 4, FC_AEND = 8 };
+
+struct fcomp {
+    uint32_t bit;               /* FC_SINGLE: the pattern's bit */
+    uint32_t len;               /* bytes of the literal */
+    uint32_t chain;             /* FC_FIRST / FC_LAST: chain index in the profile */
+    uint16_t slot;              /* region slot of the field */
+    uint8_t flags;
+};
+
+struct profile {
+    uint16_t rep;               /* first log source id with this bucket set (names the databases) */
+    uint16_t n_buckets;
+    uint16_t *buckets;
+    uint32_t n_fid;             /* size of db_of_field */
+    int16_t *db_of_field;       /* field id -> index in dbs, or -1 */
     struct fdb *dbs;
     unsigned n_dbs;
-    int32_t *db_of_slot;        /* per tested field slot: index in dbs or -1 */
-    uint32_t *always;
+    uint32_t *always;           /* rules evaluated with no bit set (rule order) */
     unsigned n_always;
+    struct fcomp *fc;           /* folded pattern components: id FOLD_ID + k */
+    uint32_t n_fc;
+    uint32_t *chain_bit;        /* per chain: its pattern's bit */
+    uint32_t n_chains;
+    uint16_t n_slots;           /* folded fields */
 };
+
+#define NONE16 0xffffu
 
 struct rule_set {
     unsigned n_rules;
     struct rule_info *info;
     struct rule_rt *rt;
-    uint32_t *code;
-    struct test *tests;
+    uint32_t *code;             /* runtime code: OP_BIT / OP_NBIT / OP_NOT / OP_AND / OP_OR */
     unsigned n_bits;
     uint32_t *bit_off;          /* n_bits + 1 */
     uint32_t *bit_rules;
     struct bucket *b;
     unsigned n_b;
-    unsigned n_slots;
-    int16_t field_slot[FIELD_REGISTRY_MAX];
+    struct profile *prof;
+    unsigned n_prof;
     unsigned n_ls;
-    uint32_t *ls_off;           /* n_ls + 1 */
-    uint16_t *ls_buckets;
+    uint16_t *ls_prof;          /* per log source id known at load: profile, or NONE16 (no rule applies) */
     const struct logsource_table *lt;
     unsigned max_depth;
+    unsigned max_slots, max_chains; /* over the profiles: detect_state sizes */
 };
 
 struct detect_state {
-    unsigned n_bits, n_rules;
+    unsigned n_bits, n_rules, n_b;
     uint64_t *bits;
     uint32_t *touched;
     uint32_t n_touched;
@@ -159,6 +280,18 @@ struct detect_state {
     uint32_t *cand;
     uint32_t n_cand;
     uint8_t *stack;
+    uint32_t *cover;            /* per bucket: epoch it was covered in (log sources unknown at load) */
+    uint32_t epoch;
+    /* folding, during the scan of the message */
+    const struct fcomp *fc;     /* the profile's components */
+    uint32_t scan_len;          /* length of the value being scanned */
+    bool regions_live;          /* scanning the first message value: folded regions apply */
+    uint32_t *reg0, *reg1;      /* per slot: region [reg0, reg1) of the message, valid when reg_ok */
+    uint8_t *reg_ok;
+    uint32_t *ch_end, *ch_start1; /* per chain: earliest first-literal end, latest second-literal start + 1 */
+    uint32_t *ch_touched;
+    uint32_t n_ch_touched;
+    struct detect_eval_stats stats;
 };
 
 /* ------------------------------------------------------------------ */
@@ -181,19 +314,26 @@ struct fieldmap {
     unsigned n;
 };
 
+/* A unique atom (the key is kind, lsid, field, flags and expr; for atoms
+ * that are not patterns expr is a canonical text of the parameters). */
 struct upat {
     char *expr;
     unsigned flags;
+    uint8_t kind;               /* enum atom_kind */
+    uint8_t cmp, prefix;        /* A_NUM comparison, A_CIDR prefix */
     uint16_t lsid;
     field_id field;
     uint32_t hash, next;
-    char *lit;                  /* exact value (equality test), or NULL */
+    char *lit;                  /* A_EXACT: the value */
     uint32_t litlen;
+    double num;                 /* A_NUM threshold */
+    struct vigil_ip net;        /* A_CIDR network */
 };
 
 struct ptab {
     struct upat *p;
     uint32_t n, cap;
+    uint32_t npat;              /* atoms that are patterns (A_HS, A_EXACT): what max_patterns limits */
     uint32_t *head;
     uint32_t nhead;             /* power of two */
 };
@@ -202,7 +342,6 @@ struct staged {
     struct rule_info info;
     uint32_t code_off, code_len;
     uint32_t test_off, test_len;
-    unsigned depth;
     bool dead;
 };
 
@@ -426,9 +565,10 @@ static const char *fieldmap_lookup(const struct fieldmap *fm, const struct logso
 /* ------------------------------------------------------------------ */
 /* unique patterns                                                      */
 
-static uint32_t pat_hash(uint16_t lsid, field_id field, unsigned flags, const char *expr)
+static uint32_t pat_hash(uint8_t kind, uint16_t lsid, field_id field, unsigned flags, const char *expr)
 {
     uint32_t h = 2166136261u;
+    h = (h ^ kind) * 16777619u;
     h = (h ^ lsid) * 16777619u;
     h = (h ^ field) * 16777619u;
     h = (h ^ flags) * 16777619u;
@@ -454,18 +594,17 @@ static int ptab_rehash(struct ptab *t, uint32_t nhead)
     return 0;
 }
 
-/* Index of the pattern, added if new (*added).  -1 out of memory.  expr and
- * lit (the exact value, or NULL) are taken over: kept when added, freed
- * otherwise. */
-static int64_t ptab_add(struct ptab *t, uint16_t lsid, field_id field, unsigned flags, char *expr, char *lit,
-                        uint32_t litlen, bool *added)
+/* Index of the atom a (kind, lsid, field, flags, expr and the parameters of
+ * its kind), added if new.  -1 out of memory.  a->expr and a->lit (the exact
+ * value, or NULL) are taken over: kept when added, freed otherwise. */
+static int64_t ptab_add(struct ptab *t, const struct upat *a)
 {
-    *added = false;
-    uint32_t h = pat_hash(lsid, field, flags, expr);
+    char *expr = a->expr, *lit = a->lit;
+    uint32_t h = pat_hash(a->kind, a->lsid, a->field, a->flags, expr);
     if (t->nhead) {
         for (uint32_t i = t->head[h & (t->nhead - 1)]; i != NONE32; i = t->p[i].next)
-            if (t->p[i].hash == h && t->p[i].lsid == lsid && t->p[i].field == field && t->p[i].flags == flags &&
-                !strcmp(t->p[i].expr, expr)) {
+            if (t->p[i].hash == h && t->p[i].kind == a->kind && t->p[i].lsid == a->lsid &&
+                t->p[i].field == a->field && t->p[i].flags == a->flags && !strcmp(t->p[i].expr, expr)) {
                 free(expr);
                 free(lit);
                 return i;
@@ -478,17 +617,13 @@ static int64_t ptab_add(struct ptab *t, uint16_t lsid, field_id field, unsigned 
         return -1;
     }
     struct upat *u = &t->p[t->n];
-    u->expr = expr;
-    u->lit = lit;
-    u->litlen = litlen;
-    u->flags = flags;
-    u->lsid = lsid;
-    u->field = field;
+    *u = *a;
     u->hash = h;
     uint32_t s = h & (t->nhead - 1);
     u->next = t->head[s];
     t->head[s] = t->n;
-    *added = true;
+    if (u->kind == A_HS || u->kind == A_EXACT)
+        t->npat++;
     return t->n++;
 }
 
@@ -498,6 +633,8 @@ static void ptab_truncate(struct ptab *t, uint32_t mark)
     while (t->n > mark) {
         struct upat *u = &t->p[--t->n];
         t->head[u->hash & (t->nhead - 1)] = u->next;
+        if (u->kind == A_HS || u->kind == A_EXACT)
+            t->npat--;
         free(u->expr);
         free(u->lit);
     }
@@ -579,24 +716,62 @@ static int resolve_field(struct rctx *c, const struct sigma_item *it, field_id *
     return 0;
 }
 
+/* Bit of an atom of this rule's log source on field fid (a->kind, flags,
+ * expr, lit and parameters set by the caller; expr and lit taken over).
+ * NONE32 on failure (the rule is failed). */
+static uint32_t atom(struct rctx *c, struct upat *a, field_id fid, unsigned line)
+{
+    a->lsid = c->lsid;
+    a->field = fid;
+    if (!a->expr) {
+        free(a->lit);
+        rfail(c, line, "out of memory");
+        return NONE32;
+    }
+    int64_t idx = ptab_add(&c->L->pt, a);
+    if (idx < 0) {
+        rfail(c, line, "out of memory");
+        return NONE32;
+    }
+    return (uint32_t)idx;
+}
+
+static uint32_t atom_simple(struct rctx *c, uint8_t kind, field_id fid, unsigned line)
+{
+    struct upat a = {.kind = kind, .expr = strdup(kind == A_EXISTS ? "exists" : "empty")};
+    return atom(c, &a, fid, line);
+}
+
 static void emit_value(struct rctx *c, const struct sigma_item *it, const struct sigma_value *v, field_id fid)
 {
     struct test t = {.field = fid};
     if (it->mods & SIGMA_MOD_EXISTS) {
         t.kind = v->b ? TK_EXISTS : TK_ABSENT;
+        t.bit = atom_simple(c, A_EXISTS, fid, v->line);
     } else if (v->type == SIGMA_V_NULL) {
         t.kind = TK_NULL;
+        t.bit = atom_simple(c, A_EXISTS, fid, v->line);
+        t.bit2 = atom_simple(c, A_EMPTY, fid, v->line);
     } else if (it->mods & SIGMA_MOD_CIDR) {
+        struct upat a = {.kind = A_CIDR, .net = v->net, .prefix = v->prefix};
+        char buf[64];
+        int o = snprintf(buf, sizeof buf, "cidr %u/%u ", v->net.family, v->prefix);
+        for (int k = 0; k < 16; k++)
+            o += snprintf(buf + o, sizeof buf - (size_t)o, "%02x", v->net.addr[k]);
+        a.expr = strdup(buf);
         t.kind = TK_CIDR;
-        t.net = v->net;
-        t.prefix = v->prefix;
+        t.bit = atom(c, &a, fid, v->line);
     } else if (it->mods & SIGMA_MOD_NUMERIC) {
-        t.kind = TK_NUM;
-        t.num = v->num;
-        t.cmp = (it->mods & SIGMA_MOD_GT)    ? CMP_GT
+        struct upat a = {.kind = A_NUM, .num = v->num};
+        a.cmp = (it->mods & SIGMA_MOD_GT)    ? CMP_GT
                 : (it->mods & SIGMA_MOD_GTE) ? CMP_GTE
                 : (it->mods & SIGMA_MOD_LT)  ? CMP_LT
                                              : CMP_LTE;
+        char buf[64];
+        snprintf(buf, sizeof buf, "num %u %a", a.cmp, v->num);
+        a.expr = strdup(buf);
+        t.kind = TK_NUM;
+        t.bit = atom(c, &a, fid, v->line);
     } else {
         enum sigma_pattern_kind kind;
         char *expr;
@@ -607,9 +782,13 @@ static void emit_value(struct rctx *c, const struct sigma_item *it, const struct
             return;
         }
         if (kind == SIGMA_PAT_ANY) {
+            free(expr);
             t.kind = TK_EXISTS;
+            t.bit = atom_simple(c, A_EXISTS, fid, v->line);
         } else if (kind == SIGMA_PAT_EMPTY) {
+            free(expr);
             t.kind = TK_EMPTY;
+            t.bit = atom_simple(c, A_EMPTY, fid, v->line);
         } else {
             if (it->mods & SIGMA_MOD_RE) {
                 hs_expr_info_t *info = NULL;
@@ -623,20 +802,15 @@ static void emit_value(struct rctx *c, const struct sigma_item *it, const struct
                 }
                 free(info);
             }
-            char *lit = NULL;
-            uint32_t litlen = 0;
-            if (!(it->mods & SIGMA_MOD_RE))
-                sigma_value_literal(it->mods, v, &lit, &litlen);
-            bool added;
-            int64_t idx = ptab_add(&c->L->pt, c->lsid, fid, flags, expr, lit, litlen, &added);
-            if (idx < 0) {
-                rfail(c, v->line, "out of memory");
-                return;
-            }
+            struct upat a = {.kind = A_HS, .expr = expr, .flags = flags};
+            if (!(it->mods & SIGMA_MOD_RE) && sigma_value_literal(it->mods, v, &a.lit, &a.litlen) && a.lit)
+                a.kind = A_EXACT;
             t.kind = TK_HS;
-            t.bit = (uint32_t)idx;
+            t.bit = atom(c, &a, fid, v->line);
         }
     }
+    if (c->failed)
+        return;
     uint32_t ti = new_test(c, &t);
     emit(c, OPC(OP_TEST, ti));
 }
@@ -662,13 +836,16 @@ static void emit_selection(struct rctx *c, const struct sigma_selection *s)
         emit(c, OPC(OP_OR, s->n));
 }
 
-static unsigned code_depth(const uint32_t *code, uint32_t n)
+/* Stack depth of runtime code. */
+static unsigned rt_depth(const uint32_t *code, uint32_t n)
 {
     unsigned sp = 0, max = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t op = code[i] >> 24, arg = code[i] & 0xffffff;
-        if (op == OP_TEST)
+        if (op == OP_BIT || op == OP_NBIT)
             sp++;
+        else if (op == OP_ANY || op == OP_ALL)
+            sp++, i += arg;
         else if (op == OP_AND || op == OP_OR)
             sp -= arg - 1;
         if (sp > max)
@@ -777,7 +954,7 @@ static void compile_rule(struct loader *L, const struct sigma_rule *sr)
     }
     free(sel_off);
     free(sel_len);
-    if (!c.failed && L->pt.n > L->max_patterns)
+    if (!c.failed && L->pt.npat > L->max_patterns)
         rfail(&c, sr->line, "pattern limit (%u) reached", L->max_patterns);
     struct staged *st = NULL;
     if (!c.failed) {
@@ -798,7 +975,6 @@ static void compile_rule(struct loader *L, const struct sigma_rule *sr)
     st->code_len = L->nc - c0;
     st->test_off = t0;
     st->test_len = L->nt - t0;
-    st->depth = code_depth(L->code + c0, st->code_len);
     st->dead = false;
     L->nr++;
     L->alive++;
@@ -883,32 +1059,65 @@ static void collect(const char *path, struct pathlist *pl, const struct stat *sk
 }
 
 /* ------------------------------------------------------------------ */
-/* exact-value tables                                                   */
+/* value tables                                                         */
+
+/* ASCII lowercase of 8 bytes at once (bytes >= 0x80 unchanged). */
+static inline uint64_t lower8(uint64_t w)
+{
+    uint64_t h = w & 0x7f7f7f7f7f7f7f7full;
+    uint64_t gt_z = h + 0x2525252525252525ull; /* 0x80 set in bytes > 'Z' */
+    uint64_t ge_a = h + 0x3f3f3f3f3f3f3f3full; /* 0x80 set in bytes >= 'A' */
+    uint64_t upper = ~w & (ge_a ^ gt_z) & 0x8080808080808080ull;
+    return w | (upper >> 2);
+}
+
+/* The n < 8 bytes at p, little-endian, upper bytes zero; reads only them. */
+static inline uint64_t load_tail(const char *p, uint32_t n)
+{
+    if (n >= 4) { /* two overlapping 4-byte loads */
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return lo | ((uint64_t)hi << (8 * (n - 4)));
+    }
+    if (!n)
+        return 0;
+    return (uint64_t)(uint8_t)p[0] | ((uint64_t)(uint8_t)p[n / 2] << (8 * (n / 2))) |
+           ((uint64_t)(uint8_t)p[n - 1] << (8 * (n - 1)));
+}
+
+static inline uint64_t load8(const char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
 
 static inline uint32_t hash_lower(const char *p, uint32_t n)
 {
-    uint32_t h = 2166136261u;
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t c = (uint8_t)p[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (uint8_t)(c + 32);
-        h = (h ^ c) * 16777619u;
-    }
-    return h;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        h = mix(h, lower8(load8(p + i)));
+    if (i < n)
+        h = mix(h, lower8(load_tail(p + i, n - i)));
+    return (uint32_t)(h ^ (h >> 29));
 }
 
-static inline bool eq_caseless(const char *a, const char *b, uint32_t n)
+/* a (an event value) equals b (stored ASCII-lowercased), ignoring ASCII case */
+static inline bool eq_lowered(const char *a, const char *b, uint32_t n)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (uint8_t)(x + 32);
-        if (y >= 'A' && y <= 'Z')
-            y = (uint8_t)(y + 32);
-        if (x != y)
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        if (lower8(load8(a + i)) != load8(b + i))
             return false;
-    }
-    return true;
+    return i == n || lower8(load_tail(a + i, n - i)) == load_tail(b + i, n - i);
 }
 
 static void xtab_free(struct xtab *x)
@@ -945,18 +1154,122 @@ static struct xtab *xtab_build(const struct ptab *pt, const uint32_t *ids, unsig
     for (unsigned i = 0; i < n; i++) {
         const struct upat *u = &pt->p[ids[i]];
         struct xent *e = &x->e[i];
-        memcpy(x->pool + off, u->lit, u->litlen);
+        e->cased = !(u->flags & HS_FLAG_CASELESS);
+        for (uint32_t k = 0; k < u->litlen; k++) { /* caseless values are kept lowercased */
+            char ch = u->lit[k];
+            x->pool[off + k] = !e->cased && ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+        }
         e->hash = hash_lower(u->lit, u->litlen);
         e->len = u->litlen;
         e->off = off;
         e->bit = ids[i];
-        e->cased = !(u->flags & HS_FLAG_CASELESS);
         e->next = x->head[e->hash & x->mask];
         x->head[e->hash & x->mask] = i;
+        x->lens |= 1ull << (u->litlen < 63 ? u->litlen : 63);
         off += u->litlen;
     }
     x->n = n;
     return x;
+}
+
+static inline void mask_addr(const uint8_t in[16], unsigned prefix, uint8_t out[16])
+{
+    unsigned full = prefix / 8, rem = prefix % 8;
+    memset(out, 0, 16);
+    memcpy(out, in, full);
+    if (rem)
+        out[full] = in[full] & (uint8_t)(0xff00u >> rem);
+}
+
+static inline uint32_t net_hash(uint8_t family, uint8_t prefix, const uint8_t a[16])
+{
+    uint64_t h = mix(0x9e3779b97f4a7c15ull ^ ((uint64_t)family << 8 | prefix), load8((const char *)a));
+    return (uint32_t)mix(h, load8((const char *)a + 8));
+}
+
+static void ctab_free(struct ctab *c)
+{
+    if (!c)
+        return;
+    free(c->head);
+    free(c->e);
+    free(c);
+}
+
+static struct ctab *ctab_build(const struct ptab *pt, const uint32_t *ids, unsigned n)
+{
+    struct ctab *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    uint32_t nhead = 8;
+    while (nhead < 2 * n)
+        nhead *= 2;
+    c->head = malloc(nhead * sizeof *c->head);
+    c->e = malloc(n * sizeof *c->e);
+    if (!c->head || !c->e) {
+        ctab_free(c);
+        return NULL;
+    }
+    memset(c->head, 0xff, nhead * sizeof *c->head);
+    c->mask = nhead - 1;
+    bool seen4[33] = {0}, seen6[129] = {0};
+    for (unsigned i = 0; i < n; i++) {
+        const struct upat *u = &pt->p[ids[i]];
+        struct cnet *e = &c->e[i];
+        e->family = u->net.family;
+        e->prefix = u->prefix;
+        mask_addr(u->net.addr, u->prefix, e->addr);
+        e->bit = ids[i];
+        uint32_t h = net_hash(e->family, e->prefix, e->addr) & c->mask;
+        e->next = c->head[h];
+        c->head[h] = i;
+        if (e->family == 4 && e->prefix <= 32 && !seen4[e->prefix]) {
+            seen4[e->prefix] = true;
+            c->pfx4[c->n4++] = e->prefix;
+        } else if (e->family == 6 && e->prefix <= 128 && !seen6[e->prefix]) {
+            seen6[e->prefix] = true;
+            c->pfx6[c->n6++] = e->prefix;
+        }
+    }
+    c->n = n;
+    return c;
+}
+
+static void ntab_free(struct ntab *t)
+{
+    if (!t)
+        return;
+    free(t->e);
+    free(t);
+}
+
+static int cmp_nent(const void *a, const void *b)
+{
+    const struct nent *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v < y->v ? -1 : 1;
+    return x->bit < y->bit ? -1 : x->bit > y->bit;
+}
+
+static struct ntab *ntab_build(const struct ptab *pt, const uint32_t *ids, unsigned n)
+{
+    struct ntab *t = calloc(1, sizeof *t);
+    if (!t || !(t->e = malloc((n ? n : 1) * sizeof *t->e))) {
+        free(t);
+        return NULL;
+    }
+    uint32_t k = 0;
+    for (unsigned c = 0; c < 4; c++) {
+        t->off[c] = k;
+        for (unsigned i = 0; i < n; i++) {
+            const struct upat *u = &pt->p[ids[i]];
+            if (u->cmp == c && u->num == u->num) /* a NaN threshold is never true: left out */
+                t->e[k++] = (struct nent){u->num, ids[i]};
+        }
+        qsort(t->e + t->off[c], k - t->off[c], sizeof *t->e, cmp_nent);
+    }
+    t->off[4] = k;
+    return t;
 }
 
 /* ------------------------------------------------------------------ */
@@ -966,25 +1279,36 @@ static void free_set(struct rule_set *rs)
 {
     if (!rs)
         return;
-    for (unsigned b = 0; b < rs->n_b; b++) {
-        for (unsigned i = 0; i < rs->b[b].n_dbs; i++) {
-            if (rs->b[b].dbs[i].db)
-                hs_free_database(rs->b[b].dbs[i].db);
-            xtab_free(rs->b[b].dbs[i].x);
+    for (unsigned p = 0; p < rs->n_prof; p++) {
+        struct profile *pf = &rs->prof[p];
+        for (unsigned i = 0; i < pf->n_dbs; i++) {
+            struct fdb *fd = &pf->dbs[i];
+            if (fd->db)
+                hs_free_database(fd->db);
+            if (fd->rest)
+                hs_free_database(fd->rest);
+            xtab_free(fd->x);
+            ctab_free(fd->c);
+            ntab_free(fd->nt);
+            free(fd->exists);
+            free(fd->empty);
+            free(fd->bytes);
         }
-        free(rs->b[b].dbs);
-        free(rs->b[b].db_of_slot);
-        free(rs->b[b].always);
+        free(pf->dbs);
+        free(pf->db_of_field);
+        free(pf->buckets);
+        free(pf->always);
+        free(pf->fc);
+        free(pf->chain_bit);
     }
+    free(rs->prof);
     free(rs->b);
     free(rs->info);
     free(rs->rt);
     free(rs->code);
-    free(rs->tests);
     free(rs->bit_off);
     free(rs->bit_rules);
-    free(rs->ls_off);
-    free(rs->ls_buckets);
+    free(rs->ls_prof);
     free(rs);
 }
 
@@ -992,20 +1316,37 @@ void detect_free(struct rule_set *rs) { free_set(rs); }
 
 /* Trigger set of a rule's condition: bits such that the condition can only
  * be true when at least one of them is set.  Computed over the postfix:
- *   pattern test       {its bit}
- *   direct test, not   none (can be true with no bit set)
+ *   positive test      {its bit} (pattern, value, cidr, numeric, exists, empty)
+ *   absent, null, not  none (can be true with no bit set)
  *   or                 union of the operands' sets; none if any is none
  *   and                the cheapest operand's set (any one is enough); none
  *                      only if every operand is none
- * The cost of a set is the number of rule tests sharing its bits (users), so
- * a rule `user.name: x and event.outcome: failure` waits for the rare
- * user.name bit, not for the failure bit a thousand rules share.  Returns 1
- * with the set in t->bits[0..t->n), 0 when there is none, -1 out of memory. */
+ * The cost of a set is first the sum of its bits' estimated match
+ * probabilities (atom_p: an equality on a field such as cs-method: GET is
+ * assumed to hold on most events, a long literal rarely), so a rule
+ * `cs-method: GET and keywords` waits for a keyword; then the number of rule
+ * tests sharing its bits (users), so a rule `user.name: x and
+ * event.outcome: failure` waits for the rare user.name bit, not for the
+ * failure bit a thousand rules share.  Returns 1 with the set in
+ * t->bits[0..t->n), 0 when there is none, -1 out of memory. */
 struct tent {
     uint32_t start, len;
-    uint64_t cost;
+    double p;
+    uint64_t users;
     bool none;
 };
+
+/* k is a cheaper operand than b (NULL: none yet) */
+static bool cheaper(const struct tent *k, const struct tent *b)
+{
+    if (!b)
+        return true;
+    if (k->p < b->p * (1 - 1e-9))
+        return true;
+    if (k->p > b->p * (1 + 1e-9))
+        return false;
+    return k->users < b->users || (k->users == b->users && k->len < b->len);
+}
 
 struct trig {
     uint32_t *bits;
@@ -1014,8 +1355,10 @@ struct trig {
     uint32_t nst, capst;
 };
 
+static bool positive_test(uint8_t kind) { return kind != TK_ABSENT && kind != TK_NULL; }
+
 static int rule_trigger(struct trig *t, const struct test *tests, const uint32_t *code, uint32_t n,
-                        const uint32_t *users)
+                        const uint32_t *users, const float *prob)
 {
     t->n = 0;
     t->nst = 0;
@@ -1028,14 +1371,16 @@ static int rule_trigger(struct trig *t, const struct test *tests, const uint32_t
             struct tent *e = &t->st[t->nst++];
             e->start = t->n;
             e->len = 0;
-            e->cost = 0;
-            e->none = tests[arg].kind != TK_HS;
+            e->p = 0;
+            e->users = 0;
+            e->none = !positive_test(tests[arg].kind);
             if (!e->none) {
                 if (grow((void **)&t->bits, &t->cap, t->n + 1, sizeof *t->bits))
                     return -1;
                 t->bits[t->n++] = tests[arg].bit;
                 e->len = 1;
-                e->cost = users[tests[arg].bit];
+                e->p = prob[tests[arg].bit];
+                e->users = users[tests[arg].bit];
             }
             break;
         }
@@ -1043,32 +1388,33 @@ static int rule_trigger(struct trig *t, const struct test *tests, const uint32_t
             struct tent *e = &t->st[t->nst - 1];
             t->n = e->start;
             e->len = 0;
-            e->cost = 0;
+            e->p = 0;
+            e->users = 0;
             e->none = true;
             break;
         }
         case OP_AND:
         case OP_OR: {
-            struct tent *c = &t->st[t->nst - arg], r = {c->start, 0, 0, op == OP_AND};
+            struct tent *c = &t->st[t->nst - arg], r = {c->start, 0, 0, 0, op == OP_AND};
             if (op == OP_OR) {
                 for (uint32_t k = 0; k < arg; k++) {
                     r.none |= c[k].none;
-                    r.cost += c[k].cost;
+                    r.p += c[k].p;
+                    r.users += c[k].users;
                     r.len += c[k].len; /* operands' sets are contiguous */
                 }
                 if (r.none)
-                    r.len = 0, r.cost = 0;
+                    r.len = 0, r.p = 0, r.users = 0;
             } else {
                 int best = -1;
                 for (uint32_t k = 0; k < arg; k++)
-                    if (!c[k].none &&
-                        (best < 0 || c[k].cost < c[best].cost ||
-                         (c[k].cost == c[best].cost && c[k].len < c[best].len)))
+                    if (!c[k].none && cheaper(&c[k], best < 0 ? NULL : &c[best]))
                         best = (int)k;
                 if (best >= 0) {
                     memmove(t->bits + r.start, t->bits + c[best].start, c[best].len * sizeof *t->bits);
                     r.len = c[best].len;
-                    r.cost = c[best].cost;
+                    r.p = c[best].p;
+                    r.users = c[best].users;
                     r.none = false;
                 }
             }
@@ -1084,21 +1430,134 @@ static int rule_trigger(struct trig *t, const struct test *tests, const uint32_t
     return 1;
 }
 
-static int cmp_group(const void *a, const void *b, void *arg)
+static int cmp_field(const void *a, const void *b, void *arg)
 {
     const struct ptab *t = arg;
     const struct upat *x = &t->p[*(const uint32_t *)a], *y = &t->p[*(const uint32_t *)b];
-    if (x->lsid != y->lsid)
-        return x->lsid < y->lsid ? -1 : 1;
     if (x->field != y->field)
         return x->field < y->field ? -1 : 1;
     return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-/* Rejects the live rules that use pattern bad (or, when bad is NONE32, any
- * pattern of the (lsid, field) database Hyperscan refused as a whole). */
-static void reject_owners(struct loader *L, uint32_t bad, uint16_t lsid, field_id f, const char *err)
+static int cmp_u32(const void *a, const void *b)
 {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A pattern that is literal text: [^] LIT [.* LIT] [\z], LIT one or more of
+ * [A-Za-z0-9] and \xHH (what sigma_value_pattern writes for values; a
+ * regular expression of that shape means the same).  Valid without
+ * HS_FLAG_MULTILINE only, and with HS_FLAG_DOTALL when it has .*; a chain
+ * (two literals) only when both are CHAIN_MIN bytes or more. */
+#define CHAIN_MIN 4 /* bytes, each literal of a chain */
+
+struct litpat {
+    uint8_t ncomp;
+    bool a_start, a_end;
+    uint32_t off[2], elen[2]; /* the components' text in the expression */
+    uint32_t len[2];          /* and their length in bytes */
+};
+
+static bool parse_litpat(const char *e, unsigned flags, struct litpat *lp)
+{
+    memset(lp, 0, sizeof *lp);
+    if (flags & (HS_FLAG_MULTILINE | HS_FLAG_UTF8 | HS_FLAG_UCP | HS_FLAG_SOM_LEFTMOST))
+        return false;
+    const char *p = e;
+    if (*p == '^')
+        lp->a_start = true, p++;
+    for (;;) {
+        const char *c0 = p;
+        uint32_t len = 0;
+        for (;;) {
+            if (isalnum((unsigned char)*p)) {
+                p++;
+            } else if (p[0] == '\\' && p[1] == 'x' && isxdigit((unsigned char)p[2]) && isxdigit((unsigned char)p[3])) {
+                p += 4;
+            } else {
+                break;
+            }
+            len++;
+        }
+        if (!len || lp->ncomp == 2)
+            return false;
+        lp->off[lp->ncomp] = (uint32_t)(c0 - e);
+        lp->elen[lp->ncomp] = (uint32_t)(p - c0);
+        lp->len[lp->ncomp++] = len;
+        if (p[0] == '.' && p[1] == '*') {
+            if (!(flags & HS_FLAG_DOTALL))
+                return false;
+            p += 2;
+            continue;
+        }
+        if (p[0] == '\\' && p[1] == 'z' && !p[2])
+            lp->a_end = true;
+        else if (*p)
+            return false;
+        /* a chain is matched as its two literals: not when one is so short
+         * that it would match all the time (' ' in 'select * ') */
+        return lp->ncomp == 1 || (lp->len[0] >= CHAIN_MIN && lp->len[1] >= CHAIN_MIN);
+    }
+}
+
+/* A pattern that can be folded into the message database: a literal of
+ * FOLD_MIN bytes or more (a shorter one, matched at every position of the
+ * message without single-match, would cost more than it saves), or a chain. */
+#define FOLD_MIN 3
+
+/* A one-byte unanchored literal: a memchr (struct btest). */
+static bool byte_lit(const struct upat *u, const struct litpat *lp, bool lit)
+{
+    return u->kind == A_HS && lit && lp->ncomp == 1 && lp->len[0] == 1 && !lp->a_start && !lp->a_end;
+}
+
+static bool foldable(const struct upat *u, struct litpat *lp)
+{
+    return parse_litpat(u->expr, u->flags, lp) && (lp->ncomp == 2 || lp->len[0] >= FOLD_MIN);
+}
+
+/* Hyperscan flags of a plain pattern in its own field's database: a literal
+ * of CHAIN_MIN bytes or more loses single-match (measured faster; a repeated
+ * match only sets its bit again); a shorter one keeps it, so a ':' does not
+ * report every colon of the message. */
+static unsigned own_flags(const struct upat *u, const struct litpat *lp, bool lit)
+{
+    return lit && lp->ncomp == 1 && lp->len[0] >= CHAIN_MIN ? u->flags & ~(unsigned)HS_FLAG_SINGLEMATCH : u->flags;
+}
+
+/* Estimated probability that an atom matches an event that has its field:
+ * a guess, used only to pick trigger sets (rule_trigger).  Equality and
+ * presence hold often (they test enumerations: methods, outcomes, codes);
+ * a literal of n bytes about 2^-n. */
+static float atom_p(const struct upat *u)
+{
+    switch (u->kind) {
+    case A_EXACT: return 0.9f;
+    case A_EXISTS: return 0.95f;
+    case A_EMPTY: return 0.1f;
+    case A_CIDR: return 0.3f;
+    case A_NUM: return 0.5f;
+    default: break;
+    }
+    struct litpat lp;
+    if (!parse_litpat(u->expr, u->flags, &lp))
+        return 0.1f; /* a regular expression */
+    uint32_t n = lp.len[0] > lp.len[1] ? lp.len[0] : lp.len[1];
+    float p = 1.0f;
+    for (uint32_t i = 0; i < n && p > 1e-4f; i++)
+        p *= 0.5f;
+    return p < 1e-4f ? 1e-4f : p > 0.9f ? 0.9f : p;
+}
+
+/* Rejects the live rules that use pattern bad (or, when bad is NONE32, any
+ * pattern on field f of a bucket in the profile member[] whose database
+ * Hyperscan refused as a whole; for the message, that includes the patterns
+ * folded into it). */
+static void reject_owners(struct loader *L, uint32_t bad, const uint8_t *member, const uint16_t *bucket_of,
+                          field_id f, const char *err)
+{
+    struct litpat lp;
     for (unsigned i = 0; i < L->nr; i++) {
         struct staged *s = &L->r[i];
         if (s->dead)
@@ -1108,7 +1567,9 @@ static void reject_owners(struct loader *L, uint32_t bad, uint16_t lsid, field_i
             if (tt->kind != TK_HS)
                 continue;
             const struct upat *u = &L->pt.p[tt->bit];
-            bool hit = bad != NONE32 ? tt->bit == bad : (u->lsid == lsid && u->field == f && !u->lit);
+            bool hit = bad != NONE32 ? tt->bit == bad
+                                     : (u->kind == A_HS && member[bucket_of[u->lsid]] &&
+                                        (u->field == f || (f == FID_MESSAGE && foldable(u, &lp))));
             if (hit) {
                 diag_add(L->d, DIAG_ERROR, s->info.file, s->info.line, s->info.id[0] ? s->info.id : s->info.title,
                          "pattern '%.200s' on %s rejected by Hyperscan: %s", u->expr, field_registry_name(L->reg, f),
@@ -1121,207 +1582,542 @@ static void reject_owners(struct loader *L, uint32_t bad, uint16_t lsid, field_i
     }
 }
 
+/* Scratch arrays of one build. */
+struct bscratch {
+    const char **exprs;
+    unsigned *flags, *ids;
+    uint32_t *xids, *cids, *nids, *eb, *mb;
+    const char **rexprs;        /* a folded field's patterns that stay */
+    unsigned *rflags, *rids;
+    /* the profile's folded components, as message patterns */
+    char **fexprs;
+    unsigned *fflags, *fids;
+    uint32_t nf, capf, capff, capfi;
+    /* the components of a field's own .* patterns */
+    char **sexprs;
+    uint32_t ns, caps;
+    struct btest *bt;
+    uint32_t capbt;
+};
+
+static void free_sexprs(struct bscratch *b)
+{
+    for (uint32_t i = 0; i < b->ns; i++)
+        free(b->sexprs[i]);
+    b->ns = 0;
+}
+
+static void bscratch_free(struct bscratch *b)
+{
+    free(b->exprs);
+    free(b->flags);
+    free(b->ids);
+    free(b->xids);
+    free(b->cids);
+    free(b->nids);
+    free(b->eb);
+    free(b->mb);
+    free(b->rexprs);
+    free(b->rflags);
+    free(b->rids);
+    for (uint32_t i = 0; i < b->nf; i++)
+        free(b->fexprs[i]);
+    free(b->fexprs);
+    free(b->fflags);
+    free(b->fids);
+    free_sexprs(b);
+    free(b->sexprs);
+    free(b->bt);
+}
+
+static void *dup_mem(const void *a, size_t n)
+{
+    void *r = malloc(n ? n : 1);
+    if (r && n)
+        memcpy(r, a, n);
+    return r;
+}
+
+static uint32_t *dup_u32(const uint32_t *a, unsigned n) { return dup_mem(a, n * sizeof *a); }
+
+static int hs_build(struct loader *L, const struct profile *pf, field_id f, const char *suffix,
+                    const struct hsdb_patterns *hp, hs_database_t **db, int *failed, char *err, size_t errlen)
+{
+    char lsname[160], key[340];
+    logsource_format(logsource_get(L->lt, pf->rep), lsname, sizeof lsname);
+    snprintf(key, sizeof key, "detect/%s/%s%s", lsname, field_registry_name(L->reg, f), suffix);
+    return hsdb_build(L->cache, key, hp, db, failed, err, errlen);
+}
+
+/* The bit a pattern id of a profile database stands for. */
+static uint32_t id_bit(const struct profile *pf, unsigned id)
+{
+    if (id < FOLD_ID)
+        return id;
+    const struct fcomp *c = &pf->fc[id - FOLD_ID];
+    return (c->flags & FC_KIND) == FC_SINGLE ? c->bit : pf->chain_bit[c->chain];
+}
+
+/* Appends the components of pattern id (parsed as lp) for region slot to
+ * pf->fc; *first is the index of the first.  0 or -1. */
+static int add_components(struct profile *pf, uint32_t id, const struct litpat *lp, uint16_t slot, uint32_t *first)
+{
+    uint8_t anch = (uint8_t)((lp->a_start ? FC_ASTART : 0) | (lp->a_end ? FC_AEND : 0));
+    struct fcomp c[2] = {{.bit = id, .len = lp->len[0], .slot = slot}};
+    if (lp->ncomp == 1) {
+        c[0].flags = (uint8_t)(FC_SINGLE | anch);
+    } else {
+        uint32_t *ncb = realloc(pf->chain_bit, (pf->n_chains + 1) * sizeof *ncb);
+        if (!ncb)
+            return -1;
+        pf->chain_bit = ncb;
+        ncb[pf->n_chains] = id;
+        c[0].chain = pf->n_chains++;
+        c[0].flags = (uint8_t)(FC_FIRST | (anch & FC_ASTART));
+        c[1] = c[0];
+        c[1].len = lp->len[1];
+        c[1].flags = (uint8_t)(FC_LAST | (anch & FC_AEND));
+    }
+    struct fcomp *nfc = realloc(pf->fc, (pf->n_fc + lp->ncomp) * sizeof *nfc);
+    if (!nfc)
+        return -1;
+    pf->fc = nfc;
+    *first = pf->n_fc;
+    for (unsigned k = 0; k < lp->ncomp; k++)
+        pf->fc[pf->n_fc++] = c[k];
+    return 0;
+}
+
+/* The fdb of profile pf for the live atoms order[g0..g1) (all on field f)
+ * of its buckets, when there are any.  fold_slot >= 0: the field is folded
+ * (its foldable patterns are in the message database).  The message's
+ * database also gets the profile's folded components (bs->fexprs).
+ * Returns 0, 1 when Hyperscan refused a pattern (owners rejected), -1 on no
+ * memory. */
+static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member, const uint16_t *bucket_of,
+                     const uint32_t *order, uint32_t g0, uint32_t g1, int fold_slot, struct bscratch *b)
+{
+    field_id f = L->pt.p[order[g0]].field;
+    unsigned n = 0, nr = 0, nx = 0, nc = 0, nn = 0, ne = 0, nm = 0;
+    uint32_t nb = 0;
+    /* one-byte literals leave Hyperscan only when there are other patterns
+     * to scan for (alone, they are a fast single-byte scan) */
+    bool other = f == FID_MESSAGE && b->nf;
+    for (uint32_t g = g0; g < g1 && !other; g++) {
+        const struct upat *u = &L->pt.p[order[g]];
+        struct litpat lp;
+        other = u->kind == A_HS && member[bucket_of[u->lsid]] &&
+                !byte_lit(u, &lp, parse_litpat(u->expr, u->flags, &lp));
+    }
+    for (uint32_t g = g0; g < g1; g++) {
+        uint32_t id = order[g];
+        const struct upat *u = &L->pt.p[id];
+        if (!member[bucket_of[u->lsid]])
+            continue;
+        switch (u->kind) {
+        case A_HS: {
+            struct litpat lp;
+            bool lit = parse_litpat(u->expr, u->flags, &lp);
+            if (other && byte_lit(u, &lp, lit)) {
+                const char *e = u->expr + lp.off[0];
+                uint8_t c = (uint8_t)(e[0] == '\\' ? strtoul(e + 2, NULL, 16) : (unsigned char)e[0]);
+                uint8_t alt = c;
+                if ((u->flags & HS_FLAG_CASELESS) && isalpha(c))
+                    alt = (uint8_t)(isupper(c) ? tolower(c) : toupper(c));
+                if (grow((void **)&b->bt, &b->capbt, nb + 1, sizeof *b->bt))
+                    goto oom;
+                b->bt[nb++] = (struct btest){id, c, alt};
+                break;
+            }
+            if (lit && lp.ncomp == 2) { /* a .* b: two literals and a chain */
+                uint32_t k0;
+                if (add_components(pf, id, &lp, SLOT_SELF, &k0))
+                    goto oom;
+                for (unsigned k = 0; k < 2; k++) {
+                    if (grow((void **)&b->sexprs, &b->caps, b->ns + 1, sizeof *b->sexprs) ||
+                        !(b->sexprs[b->ns] = strndup(u->expr + lp.off[k], lp.elen[k])))
+                        goto oom;
+                    b->exprs[n] = b->sexprs[b->ns++];
+                    b->flags[n] = u->flags & ~(unsigned)HS_FLAG_SINGLEMATCH;
+                    b->ids[n++] = FOLD_ID + k0 + k;
+                }
+            } else {
+                b->exprs[n] = u->expr;
+                b->flags[n] = own_flags(u, &lp, lit);
+                b->ids[n++] = id;
+            }
+            if (fold_slot >= 0 && !foldable(u, &lp)) { /* (fold_slot >= 0: other is true) */
+                b->rexprs[nr] = u->expr;
+                b->rflags[nr] = u->flags;
+                b->rids[nr++] = id;
+            }
+            break;
+        }
+        case A_EXACT: b->xids[nx++] = id; break;
+        case A_CIDR: b->cids[nc++] = id; break;
+        case A_NUM: b->nids[nn++] = id; break;
+        case A_EXISTS: b->eb[ne++] = id; break;
+        case A_EMPTY: b->mb[nm++] = id; break;
+        }
+    }
+    if (!(n | nx | nc | nn | ne | nm | nb))
+        return 0;
+    if (ne > 0xffff || nm > 0xffff || nb > 0xffff)
+        goto oom; /* one per bucket (bytes: 256 per bucket): cannot happen with LOGSOURCE_MAX buckets */
+    struct fdb fd = {.fold_slot = (int16_t)fold_slot};
+    int failed;
+    char err[256];
+    if (f == FID_MESSAGE && n) { /* + the folded components */
+        for (uint32_t k = 0; k < b->nf; k++) {
+            b->exprs[n + k] = b->fexprs[k];
+            b->flags[n + k] = b->fflags[k];
+            b->ids[n + k] = b->fids[k];
+        }
+        n += b->nf;
+    }
+    if (n) {
+        struct hsdb_patterns hp = {b->exprs, b->flags, b->ids, NULL, n};
+        int r = hs_build(L, pf, f, "", &hp, &fd.db, &failed, err, sizeof err);
+        free_sexprs(b);
+        if (r) {
+            reject_owners(L, failed >= 0 ? id_bit(pf, b->ids[failed]) : NONE32, member, bucket_of, f, err);
+            return 1;
+        }
+    }
+    if (nr) {
+        struct hsdb_patterns hp = {b->rexprs, b->rflags, b->rids, NULL, nr};
+        if (hs_build(L, pf, f, "/unfolded", &hp, &fd.rest, &failed, err, sizeof err)) {
+            if (fd.db)
+                hs_free_database(fd.db);
+            reject_owners(L, failed >= 0 ? b->rids[failed] : NONE32, member, bucket_of, f, err);
+            return 1;
+        }
+    }
+    fd.n_exists = (uint16_t)ne;
+    fd.n_empty = (uint16_t)nm;
+    fd.n_bytes = (uint16_t)nb;
+    bool oom = (nb && !(fd.bytes = dup_mem(b->bt, nb * sizeof *b->bt))) ||
+               (nx && !(fd.x = xtab_build(&L->pt, b->xids, nx))) || (nc && !(fd.c = ctab_build(&L->pt, b->cids, nc))) ||
+               (nn && !(fd.nt = ntab_build(&L->pt, b->nids, nn))) || (ne && !(fd.exists = dup_u32(b->eb, ne))) ||
+               (nm && !(fd.empty = dup_u32(b->mb, nm)));
+    struct fdb *nd = oom ? NULL : realloc(pf->dbs, (pf->n_dbs + 1) * sizeof *nd);
+    if (!nd) {
+        if (fd.db)
+            hs_free_database(fd.db);
+        if (fd.rest)
+            hs_free_database(fd.rest);
+        xtab_free(fd.x);
+        ctab_free(fd.c);
+        ntab_free(fd.nt);
+        free(fd.exists);
+        free(fd.empty);
+        free(fd.bytes);
+        return -1;
+    }
+    pf->dbs = nd;
+    pf->dbs[pf->n_dbs] = fd;
+    pf->db_of_field[f] = (int16_t)pf->n_dbs;
+    pf->n_dbs++;
+    return 0;
+oom:
+    free_sexprs(b);
+    return -1;
+}
+
+static int add_fold_pattern(struct bscratch *b, const char *expr, uint32_t elen, unsigned flags, unsigned id)
+{
+    if (grow((void **)&b->fexprs, &b->capf, b->nf + 1, sizeof *b->fexprs))
+        return -1;
+    if (grow((void **)&b->fflags, &b->capff, b->nf + 1, sizeof *b->fflags) ||
+        grow((void **)&b->fids, &b->capfi, b->nf + 1, sizeof *b->fids))
+        return -1;
+    if (!(b->fexprs[b->nf] = strndup(expr, elen)))
+        return -1;
+    b->fflags[b->nf] = flags & ~(unsigned)HS_FLAG_SINGLEMATCH;
+    b->fids[b->nf++] = id;
+    return 0;
+}
+
+/* Every fdb of profile pf; groups are the field ranges of the live atoms
+ * order[gs[i] .. gs[i + 1]).  Decides which fields fold into the message. */
+static int build_profile(struct loader *L, struct profile *pf, const uint8_t *member, const uint16_t *bucket_of,
+                         const uint32_t *order, const uint32_t *gs, unsigned ng, struct bscratch *b)
+{
+    for (uint32_t i = 0; i < b->nf; i++)
+        free(b->fexprs[i]);
+    b->nf = 0;
+    /* does the profile scan the message? */
+    bool msg = false;
+    for (unsigned gi = 0; gi < ng && !msg; gi++)
+        for (uint32_t g = gs[gi]; g < gs[gi + 1] && !msg; g++) {
+            const struct upat *u = &L->pt.p[order[g]];
+            msg = u->field == FID_MESSAGE && u->kind == A_HS && member[bucket_of[u->lsid]];
+        }
+    int *slot = malloc((ng ? ng : 1) * sizeof *slot);
+    if (!slot)
+        return -1;
+    for (unsigned gi = 0; gi < ng; gi++) {
+        slot[gi] = -1;
+        if (!msg || L->pt.p[order[gs[gi]]].field == FID_MESSAGE)
+            continue;
+        for (uint32_t g = gs[gi]; g < gs[gi + 1]; g++) {
+            uint32_t id = order[g];
+            const struct upat *u = &L->pt.p[id];
+            struct litpat lp;
+            if (u->kind != A_HS || !member[bucket_of[u->lsid]] || !foldable(u, &lp))
+                continue;
+            if (slot[gi] < 0)
+                slot[gi] = pf->n_slots++;
+            uint32_t k0;
+            if (add_components(pf, id, &lp, (uint16_t)slot[gi], &k0)) {
+                free(slot);
+                return -1;
+            }
+            for (unsigned k = 0; k < lp.ncomp; k++)
+                if (add_fold_pattern(b, u->expr + lp.off[k], lp.elen[k], u->flags, FOLD_ID + k0 + k)) {
+                    free(slot);
+                    return -1;
+                }
+        }
+    }
+    int r = 0;
+    for (unsigned gi = 0; gi < ng && r == 0; gi++)
+        r = build_fdb(L, pf, member, bucket_of, order, gs[gi], gs[gi + 1], slot[gi], b);
+    free(slot);
+    return r;
+}
+
 /* One attempt at building every database from the live rules.  Returns 0,
  * 1 when a rule had to be rejected (the caller tries again), -1 on no
  * memory. */
 static int build(struct loader *L, struct rule_set **out)
 {
     *out = NULL;
+    int result = -1;
+    uint32_t np = L->pt.n ? L->pt.n : 1;
     struct rule_set *rs = calloc(1, sizeof *rs);
-    uint32_t *users = calloc(L->pt.n ? L->pt.n : 1, sizeof *users);
+    uint32_t *users = calloc(np, sizeof *users);
     uint32_t *ridx = calloc(L->nr ? L->nr : 1, sizeof *ridx); /* staged -> final index */
-    if (!rs || !users || !ridx)
-        goto oom;
+    uint32_t *order = malloc(np * sizeof *order), *gs = NULL;
+    uint8_t *member = NULL;
+    uint16_t *list = NULL, bucket_of[LOGSOURCE_MAX];
+    struct bscratch bs = {0};
+    struct trig tg = {0};
+    uint32_t *toff = NULL, *tlen = NULL, *seen = NULL, *all = NULL, nall = 0, capall = 0;
+    uint32_t **b_always = NULL, *b_nalways = NULL;
+    unsigned n_b_always = 0;
+    float *prob = NULL;
+    if (!rs || !users || !ridx || !order)
+        goto out;
     rs->lt = L->lt;
-    memset(rs->field_slot, 0xff, sizeof rs->field_slot);
+    memset(bucket_of, 0xff, sizeof bucket_of);
 
-    /* live rules, their buckets, and which patterns they use */
+    /* live rules, their buckets, and which atoms they use */
     for (unsigned i = 0; i < L->nr; i++) {
         struct staged *s = &L->r[i];
         ridx[i] = NONE32;
         if (s->dead)
             continue;
         ridx[i] = rs->n_rules++;
-        unsigned b;
-        for (b = 0; b < rs->n_b && rs->b[b].lsid != s->info.logsource; b++)
-            ;
-        if (b == rs->n_b) {
+        uint16_t ls = s->info.logsource;
+        if (bucket_of[ls] == NONE16) {
             struct bucket *nb = realloc(rs->b, (rs->n_b + 1) * sizeof *nb);
             if (!nb)
-                goto oom;
+                goto out;
             rs->b = nb;
-            memset(&rs->b[b], 0, sizeof rs->b[b]);
-            rs->b[b].lsid = s->info.logsource;
-            rs->b[b].ls = *logsource_get(L->lt, s->info.logsource);
-            rs->n_b++;
+            memset(&rs->b[rs->n_b], 0, sizeof rs->b[rs->n_b]);
+            rs->b[rs->n_b].lsid = ls;
+            rs->b[rs->n_b].ls = *logsource_get(L->lt, ls);
+            bucket_of[ls] = (uint16_t)rs->n_b++;
         }
-        for (uint32_t t = s->test_off; t < s->test_off + s->test_len; t++)
-            if (L->t[t].kind == TK_HS)
-                users[L->t[t].bit]++;
+        for (uint32_t t = s->test_off; t < s->test_off + s->test_len; t++) {
+            users[L->t[t].bit]++;
+            if (L->t[t].kind == TK_NULL)
+                users[L->t[t].bit2]++;
+        }
     }
 
-    /* tested field slots */
-    for (uint32_t p = 0; p < L->pt.n; p++) {
-        field_id f = L->pt.p[p].field;
-        if (users[p] && rs->field_slot[f] < 0)
-            rs->field_slot[f] = (int16_t)rs->n_slots++;
-    }
-    for (unsigned b = 0; b < rs->n_b; b++) {
-        if (!(rs->b[b].db_of_slot = malloc((rs->n_slots ? rs->n_slots : 1) * sizeof(int32_t))))
-            goto oom;
-        for (unsigned s = 0; s < rs->n_slots; s++)
-            rs->b[b].db_of_slot[s] = -1;
-    }
-
-    /* one database and / or value table per (bucket, field); patterns in
-     * index order within each (deterministic, so the hsdb cache hits) */
-    uint32_t np = L->pt.n ? L->pt.n : 1;
-    const char **exprs = malloc(np * sizeof *exprs);
-    unsigned *flags = malloc(np * sizeof *flags);
-    unsigned *ids = malloc(np * sizeof *ids);
-    uint32_t *xids = malloc(np * sizeof *xids);
-    uint32_t *order = malloc(np * sizeof *order);
-    if (!exprs || !flags || !ids || !xids || !order) {
-        free(exprs);
-        free(flags);
-        free(ids);
-        free(xids);
-        free(order);
-        goto oom;
-    }
-    uint32_t n_live = 0;
-    for (uint32_t p = 0; p < L->pt.n; p++)
-        if (users[p])
-            order[n_live++] = p;
-    qsort_r(order, n_live, sizeof *order, cmp_group, &L->pt);
-    int result = 0;
-    for (uint32_t g = 0; g < n_live && result == 0;) {
-        uint16_t lsid = L->pt.p[order[g]].lsid;
-        field_id f = L->pt.p[order[g]].field;
-        unsigned n = 0, nx = 0;
-        for (; g < n_live && L->pt.p[order[g]].lsid == lsid && L->pt.p[order[g]].field == f; g++) {
-            const struct upat *u = &L->pt.p[order[g]];
-            if (u->lit) {
-                xids[nx++] = order[g];
-            } else {
-                exprs[n] = u->expr;
-                flags[n] = u->flags;
-                ids[n] = order[g];
-                n++;
-            }
-        }
-        unsigned b;
-        for (b = 0; b < rs->n_b && rs->b[b].lsid != lsid; b++)
-            ;
-        struct bucket *bk = &rs->b[b];
-        hs_database_t *db = NULL;
-        if (n) {
-            char lsname[160], key[320];
-            logsource_format(&bk->ls, lsname, sizeof lsname);
-            snprintf(key, sizeof key, "detect/%s/%s", lsname, field_registry_name(L->reg, f));
-            struct hsdb_patterns hp = {exprs, flags, ids, NULL, n};
-            int failed;
-            char err[256];
-            if (hsdb_build(L->cache, key, &hp, &db, &failed, err, sizeof err)) {
-                reject_owners(L, failed >= 0 ? ids[failed] : NONE32, lsid, f, err);
-                result = 1;
+    /* profiles: the set of buckets that apply to each log source known now */
+    rs->n_ls = logsource_count(L->lt);
+    rs->ls_prof = malloc((rs->n_ls ? rs->n_ls : 1) * sizeof *rs->ls_prof);
+    rs->prof = calloc(rs->n_ls ? rs->n_ls : 1, sizeof *rs->prof);
+    member = malloc(rs->n_b + 1);
+    list = malloc((rs->n_b + 1) * sizeof *list);
+    if (!rs->ls_prof || !rs->prof || !member || !list)
+        goto out;
+    for (unsigned id = 0; id < rs->n_ls; id++) {
+        const struct logsource *ev = logsource_get(L->lt, (uint16_t)id);
+        unsigned k = 0;
+        for (unsigned b = 0; b < rs->n_b; b++)
+            if (logsource_applies(&rs->b[b].ls, ev))
+                list[k++] = (uint16_t)b;
+        rs->ls_prof[id] = NONE16;
+        if (!k)
+            continue;
+        unsigned p;
+        for (p = 0; p < rs->n_prof; p++)
+            if (rs->prof[p].n_buckets == k && !memcmp(rs->prof[p].buckets, list, k * sizeof *list))
                 break;
-            }
+        if (p == rs->n_prof) {
+            struct profile *pf = &rs->prof[rs->n_prof++];
+            pf->rep = (uint16_t)id;
+            pf->n_buckets = (uint16_t)k;
+            if (!(pf->buckets = malloc(k * sizeof *list)))
+                goto out;
+            memcpy(pf->buckets, list, k * sizeof *list);
         }
-        struct xtab *x = NULL;
-        if (nx && !(x = xtab_build(&L->pt, xids, nx))) {
-            if (db)
-                hs_free_database(db);
-            result = -1;
-            break;
-        }
-        struct fdb *nd = realloc(bk->dbs, (bk->n_dbs + 1) * sizeof *nd);
-        if (!nd) {
-            if (db)
-                hs_free_database(db);
-            xtab_free(x);
-            result = -1;
-            break;
-        }
-        bk->dbs = nd;
-        bk->dbs[bk->n_dbs].field = f;
-        bk->dbs[bk->n_dbs].db = db;
-        bk->dbs[bk->n_dbs].x = x;
-        bk->db_of_slot[rs->field_slot[f]] = (int32_t)bk->n_dbs;
-        bk->n_dbs++;
+        rs->ls_prof[id] = (uint16_t)p;
     }
-    free(exprs);
-    free(flags);
-    free(ids);
-    free(xids);
-    free(order);
-    if (result != 0) {
-        free(users);
-        free(ridx);
-        free_set(rs);
-        return result;
+    for (unsigned b = 0; b < rs->n_b; b++)
+        rs->b[b].prof = rs->ls_prof[rs->b[b].lsid]; /* a bucket applies to its own log source */
+
+    /* live atoms by field; per profile and field, one fdb of the atoms of
+     * the profile's buckets (index order: deterministic, so the hsdb cache
+     * hits) */
+    uint32_t n_live = 0;
+    field_id max_fid = 0;
+    for (uint32_t p = 0; p < L->pt.n; p++)
+        if (users[p]) {
+            order[n_live++] = p;
+            if (L->pt.p[p].field > max_fid)
+                max_fid = L->pt.p[p].field;
+        }
+    qsort_r(order, n_live, sizeof *order, cmp_field, &L->pt);
+    unsigned ng = 0;
+    if (!(gs = malloc((n_live + 2) * sizeof *gs)))
+        goto out;
+    for (uint32_t g = 0; g < n_live; g++)
+        if (g == 0 || L->pt.p[order[g]].field != L->pt.p[order[g - 1]].field)
+            gs[ng++] = g;
+    gs[ng] = n_live;
+    size_t npx = 2 * (size_t)np + 2; /* a chain is two patterns; folded components join the message's */
+    if (!(bs.exprs = malloc(npx * sizeof *bs.exprs)) || !(bs.flags = malloc(npx * sizeof *bs.flags)) ||
+        !(bs.ids = malloc(npx * sizeof *bs.ids)) || !(bs.xids = malloc(np * sizeof *bs.xids)) ||
+        !(bs.cids = malloc(np * sizeof *bs.cids)) || !(bs.nids = malloc(np * sizeof *bs.nids)) ||
+        !(bs.eb = malloc(np * sizeof *bs.eb)) || !(bs.mb = malloc(np * sizeof *bs.mb)) ||
+        !(bs.rexprs = malloc(np * sizeof *bs.rexprs)) || !(bs.rflags = malloc(np * sizeof *bs.rflags)) ||
+        !(bs.rids = malloc(np * sizeof *bs.rids)))
+        goto out;
+    for (unsigned p = 0; p < rs->n_prof; p++) {
+        struct profile *pf = &rs->prof[p];
+        memset(member, 0, rs->n_b + 1);
+        for (unsigned k = 0; k < pf->n_buckets; k++)
+            member[pf->buckets[k]] = 1;
+        pf->n_fid = n_live ? (uint32_t)max_fid + 1 : 0;
+        if (!(pf->db_of_field = malloc((pf->n_fid ? pf->n_fid : 1) * sizeof *pf->db_of_field)))
+            goto out;
+        memset(pf->db_of_field, 0xff, (pf->n_fid ? pf->n_fid : 1) * sizeof *pf->db_of_field);
+        int r = build_profile(L, pf, member, bucket_of, order, gs, ng, &bs);
+        if (r) {
+            result = r;
+            goto out;
+        }
+        if (pf->n_slots > rs->max_slots)
+            rs->max_slots = pf->n_slots;
+        if (pf->n_chains > rs->max_chains)
+            rs->max_chains = pf->n_chains;
     }
 
-    /* rules, code, tests */
+    /* rules and their runtime code (tests resolved to bits) */
     rs->n_bits = L->pt.n;
     rs->info = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *rs->info);
     rs->rt = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *rs->rt);
-    rs->code = malloc((L->nc ? L->nc : 1) * sizeof *rs->code);
-    rs->tests = malloc((L->nt ? L->nt : 1) * sizeof *rs->tests);
     rs->bit_off = calloc(rs->n_bits + 1, sizeof *rs->bit_off);
-    if (!rs->info || !rs->rt || !rs->code || !rs->tests || !rs->bit_off)
-        goto oom;
-    if (L->nc)
-        memcpy(rs->code, L->code, L->nc * sizeof *rs->code);
-    if (L->nt)
-        memcpy(rs->tests, L->t, L->nt * sizeof *rs->tests);
+    uint32_t ncode = 0, capcode = 0;
+    if (!rs->info || !rs->rt || !rs->bit_off)
+        goto out;
     for (unsigned i = 0; i < L->nr; i++) {
         const struct staged *s = &L->r[i];
         if (ridx[i] == NONE32)
             continue;
+        struct rule_rt *rt = &rs->rt[ridx[i]];
         rs->info[ridx[i]] = s->info;
-        rs->rt[ridx[i]].code_off = s->code_off;
-        rs->rt[ridx[i]].code_len = s->code_len;
-        if (s->depth > rs->max_depth)
-            rs->max_depth = s->depth;
+        rt->code_off = ncode;
+        uint32_t run = 0, nrun = 0, nrun_prev = 0;
+        for (uint32_t k = s->code_off; k < s->code_off + s->code_len; k++) {
+            uint32_t op = L->code[k] >> 24, arg = L->code[k] & 0xffffff, o[3], no = 0;
+            if (op != OP_TEST) {
+                o[no++] = L->code[k];
+            } else {
+                const struct test *t = &L->t[arg];
+                if (t->kind == TK_ABSENT) {
+                    o[no++] = OPC(OP_NBIT, t->bit);
+                } else if (t->kind == TK_NULL) { /* absent or empty */
+                    o[no++] = OPC(OP_NBIT, t->bit);
+                    o[no++] = OPC(OP_BIT, t->bit2);
+                    o[no++] = OPC(OP_OR, 2);
+                } else {
+                    o[no++] = OPC(OP_BIT, t->bit);
+                }
+            }
+            if (grow((void **)&rs->code, &capcode, ncode + no + 1, sizeof *rs->code))
+                goto out;
+            for (uint32_t j = 0; j < no; j++) {
+                uint32_t w = o[j], wop = w >> 24, warg = w & 0xffffff;
+                if (wop == OP_NOT && run) { /* not bit -> nbit, not nbit -> bit */
+                    bool to_bit = (rs->code[ncode - 1] >> 24) == OP_NBIT;
+                    rs->code[ncode - 1] = OPC(to_bit ? OP_BIT : OP_NBIT, rs->code[ncode - 1] & 0xffffff);
+                    nrun = to_bit ? nrun_prev + 1 : 0;
+                    continue;
+                }
+                if ((wop == OP_OR || wop == OP_AND) && warg >= 2 && warg <= nrun) {
+                    /* the operands are the last warg plain bits: fuse */
+                    uint32_t *q = rs->code + ncode - warg;
+                    memmove(q + 1, q, warg * sizeof *q);
+                    q[0] = OPC(wop == OP_OR ? OP_ANY : OP_ALL, warg);
+                    for (uint32_t k = 1; k <= warg; k++)
+                        q[k] &= 0xffffff;
+                    ncode++;
+                    run = nrun = 0;
+                    continue;
+                }
+                rs->code[ncode++] = w;
+                run = wop == OP_BIT || wop == OP_NBIT; /* the last word is a bit (a not can flip it) */
+                if (run)
+                    nrun_prev = nrun;                  /* trailing plain bits before it */
+                nrun = wop == OP_BIT ? nrun + 1 : 0;   /* trailing plain bits (each a whole operand) */
+            }
+        }
+        rt->code_len = ncode - rt->code_off;
+        unsigned depth = rt_depth(rs->code + rt->code_off, rt->code_len);
+        if (depth > rs->max_depth)
+            rs->max_depth = depth;
     }
 
     /* Candidates: each rule is registered under a trigger set of bits, such
      * that it can only be true when one of them is set (see rule_trigger);
      * a rule with none (it can be true with no bit set) is evaluated for
-     * every event of its bucket. */
-    struct trig tg = {0};
-    uint32_t *toff = malloc((L->nr + 1) * sizeof *toff), *tlen = malloc((L->nr + 1) * sizeof *tlen);
-    uint32_t *seen = malloc((rs->n_bits ? rs->n_bits : 1) * sizeof *seen), *all = NULL, nall = 0, capall = 0;
-    if (!toff || !tlen || !seen) {
-        free(toff), free(tlen), free(seen);
-        goto oom;
-    }
+     * every event its log source applies to. */
+    if (!(prob = malloc(np * sizeof *prob)))
+        goto out;
+    for (uint32_t p = 0; p < L->pt.n; p++)
+        prob[p] = atom_p(&L->pt.p[p]);
+    toff = malloc((L->nr + 1) * sizeof *toff);
+    tlen = malloc((L->nr + 1) * sizeof *tlen);
+    seen = malloc((rs->n_bits ? rs->n_bits : 1) * sizeof *seen);
+    n_b_always = rs->n_b + 1;
+    b_always = calloc(n_b_always, sizeof *b_always);
+    b_nalways = calloc(rs->n_b + 1, sizeof *b_nalways);
+    if (!toff || !tlen || !seen || !b_always || !b_nalways)
+        goto out;
     memset(seen, 0xff, (rs->n_bits ? rs->n_bits : 1) * sizeof *seen);
     uint32_t total = 0;
-    bool trig_oom = false;
-    for (unsigned i = 0; i < L->nr && !trig_oom; i++) {
+    for (unsigned i = 0; i < L->nr; i++) {
         const struct staged *s = &L->r[i];
         toff[i] = nall;
         tlen[i] = 0;
         if (ridx[i] == NONE32)
             continue;
-        int r = rule_trigger(&tg, L->t, L->code + s->code_off, s->code_len, users);
-        if (r < 0) {
-            trig_oom = true;
-            break;
-        }
-        if (r == 0) { /* no trigger: always evaluate in its bucket */
-            unsigned b;
-            for (b = 0; b < rs->n_b && rs->b[b].lsid != s->info.logsource; b++)
-                ;
-            uint32_t *na = realloc(rs->b[b].always, (rs->b[b].n_always + 1) * sizeof *na);
-            if (!na) {
-                trig_oom = true;
-                break;
-            }
-            rs->b[b].always = na;
-            na[rs->b[b].n_always++] = ridx[i];
+        int r = rule_trigger(&tg, L->t, L->code + s->code_off, s->code_len, users, prob);
+        if (r < 0)
+            goto out;
+        if (r == 0) { /* no trigger: always evaluate where its bucket applies */
+            uint16_t b = bucket_of[s->info.logsource];
+            uint32_t *na = realloc(b_always[b], (b_nalways[b] + 1) * sizeof *na);
+            if (!na)
+                goto out;
+            b_always[b] = na;
+            na[b_nalways[b]++] = ridx[i];
             continue;
         }
         for (uint32_t k = 0; k < tg.n; k++) {
@@ -1329,66 +2125,73 @@ static int build(struct loader *L, struct rule_set **out)
             if (seen[bit] == i)
                 continue; /* once per rule */
             seen[bit] = i;
-            if (grow((void **)&all, &capall, nall + 1, sizeof *all)) {
-                trig_oom = true;
-                break;
-            }
+            if (grow((void **)&all, &capall, nall + 1, sizeof *all))
+                goto out;
             all[nall++] = bit;
             tlen[i]++;
             rs->bit_off[bit]++;
             total++;
         }
     }
+    for (uint32_t b = 0, acc = 0; b <= rs->n_bits; b++) {
+        uint32_t c = rs->bit_off[b];
+        rs->bit_off[b] = acc;
+        acc += c;
+    }
+    uint32_t *fill = calloc(rs->n_bits + 1, sizeof *fill);
+    rs->bit_rules = malloc((total ? total : 1) * sizeof *rs->bit_rules);
+    if (!fill || !rs->bit_rules) {
+        free(fill);
+        goto out;
+    }
+    for (unsigned i = 0; i < L->nr; i++)
+        for (uint32_t k = toff[i]; k < toff[i] + tlen[i]; k++)
+            rs->bit_rules[rs->bit_off[all[k]] + fill[all[k]]++] = ridx[i];
+    free(fill);
+
+    /* each profile's always-evaluated rules: its buckets', in rule order */
+    for (unsigned p = 0; p < rs->n_prof; p++) {
+        struct profile *pf = &rs->prof[p];
+        unsigned n = 0;
+        for (unsigned k = 0; k < pf->n_buckets; k++)
+            n += b_nalways[pf->buckets[k]];
+        if (!n)
+            continue;
+        if (!(pf->always = malloc(n * sizeof *pf->always)))
+            goto out;
+        for (unsigned k = 0; k < pf->n_buckets; k++) {
+            uint16_t b = pf->buckets[k];
+            if (!b_nalways[b])
+                continue;
+            memcpy(pf->always + pf->n_always, b_always[b], b_nalways[b] * sizeof *pf->always);
+            pf->n_always += b_nalways[b];
+        }
+        qsort(pf->always, pf->n_always, sizeof *pf->always, cmp_u32);
+    }
+    result = 0;
+    *out = rs;
+    rs = NULL;
+out:
+    for (unsigned b = 0; b_always && b < n_b_always; b++)
+        free(b_always[b]);
+    free(b_always);
+    free(b_nalways);
     free(tg.bits);
     free(tg.st);
-    free(seen);
-    if (!trig_oom) {
-        for (uint32_t b = 0, acc = 0; b <= rs->n_bits; b++) {
-            uint32_t c = rs->bit_off[b];
-            rs->bit_off[b] = acc;
-            acc += c;
-        }
-        uint32_t *fill = calloc(rs->n_bits + 1, sizeof *fill);
-        rs->bit_rules = malloc((total ? total : 1) * sizeof *rs->bit_rules);
-        if (fill && rs->bit_rules) {
-            for (unsigned i = 0; i < L->nr; i++)
-                for (uint32_t k = toff[i]; k < toff[i] + tlen[i]; k++)
-                    rs->bit_rules[rs->bit_off[all[k]] + fill[all[k]]++] = ridx[i];
-        } else {
-            trig_oom = true;
-        }
-        free(fill);
-    }
     free(toff);
     free(tlen);
+    free(seen);
     free(all);
-    if (trig_oom)
-        goto oom;
-
-    /* buckets per known log source id */
-    rs->n_ls = logsource_count(L->lt);
-    rs->ls_off = calloc(rs->n_ls + 1, sizeof *rs->ls_off);
-    rs->ls_buckets = malloc(((size_t)rs->n_ls * rs->n_b + 1) * sizeof *rs->ls_buckets);
-    if (!rs->ls_off || !rs->ls_buckets)
-        goto oom;
-    uint32_t k = 0;
-    for (unsigned id = 0; id < rs->n_ls; id++) {
-        rs->ls_off[id] = k;
-        const struct logsource *ev = logsource_get(L->lt, (uint16_t)id);
-        for (unsigned b = 0; b < rs->n_b; b++)
-            if (logsource_applies(&rs->b[b].ls, ev))
-                rs->ls_buckets[k++] = (uint16_t)b;
-    }
-    rs->ls_off[rs->n_ls] = k;
+    bscratch_free(&bs);
+    free(member);
+    free(list);
+    free(order);
+    free(gs);
     free(users);
-    free(ridx);
-    *out = rs;
-    return 0;
-oom:
-    free(users);
+    free(prob);
     free(ridx);
     free_set(rs);
-    return -1;
+    return result;
 }
 
 static void warn_duplicate_ids(const struct rule_set *rs, struct diag *d)
@@ -1477,10 +2280,13 @@ int detect_load(const char *const *paths, unsigned n_paths, const char *fieldmap
 
 int detect_alloc_scratch(const struct rule_set *rs, hs_scratch_t **s)
 {
-    for (unsigned b = 0; b < rs->n_b; b++)
-        for (unsigned i = 0; i < rs->b[b].n_dbs; i++)
-            if (rs->b[b].dbs[i].db && hs_alloc_scratch(rs->b[b].dbs[i].db, s) != HS_SUCCESS)
+    for (unsigned p = 0; p < rs->n_prof; p++)
+        for (unsigned i = 0; i < rs->prof[p].n_dbs; i++) {
+            const struct fdb *fd = &rs->prof[p].dbs[i];
+            if ((fd->db && hs_alloc_scratch(fd->db, s) != HS_SUCCESS) ||
+                (fd->rest && hs_alloc_scratch(fd->rest, s) != HS_SUCCESS))
                 return -1;
+        }
     return 0;
 }
 
@@ -1491,15 +2297,25 @@ struct detect_state *detect_state_new(const struct rule_set *rs)
         return NULL;
     st->n_bits = rs->n_bits;
     st->n_rules = rs->n_rules;
+    st->n_b = rs->n_b;
     st->bits = calloc(rs->n_bits / 64 + 1, sizeof *st->bits);
     st->touched = malloc((rs->n_bits + 1) * sizeof *st->touched);
     st->rmark = calloc(rs->n_rules / 64 + 1, sizeof *st->rmark);
     st->cand = malloc((rs->n_rules + 1) * sizeof *st->cand);
     st->stack = malloc(rs->max_depth + 1);
-    if (!st->bits || !st->touched || !st->rmark || !st->cand || !st->stack) {
+    st->cover = calloc(rs->n_b + 1, sizeof *st->cover);
+    st->reg0 = malloc((rs->max_slots + 1) * sizeof *st->reg0);
+    st->reg1 = malloc((rs->max_slots + 1) * sizeof *st->reg1);
+    st->reg_ok = calloc(rs->max_slots + 1, 1);
+    st->ch_end = malloc((rs->max_chains + 1) * sizeof *st->ch_end);
+    st->ch_start1 = calloc(rs->max_chains + 1, sizeof *st->ch_start1);
+    st->ch_touched = malloc((rs->max_chains + 1) * sizeof *st->ch_touched);
+    if (!st->bits || !st->touched || !st->rmark || !st->cand || !st->stack || !st->cover || !st->reg0 || !st->reg1 ||
+        !st->reg_ok || !st->ch_end || !st->ch_start1 || !st->ch_touched) {
         detect_state_free(st);
         return NULL;
     }
+    memset(st->ch_end, 0xff, (rs->max_chains + 1) * sizeof *st->ch_end);
     return st;
 }
 
@@ -1512,6 +2328,13 @@ void detect_state_free(struct detect_state *st)
     free(st->rmark);
     free(st->cand);
     free(st->stack);
+    free(st->cover);
+    free(st->reg0);
+    free(st->reg1);
+    free(st->reg_ok);
+    free(st->ch_end);
+    free(st->ch_start1);
+    free(st->ch_touched);
     free(st);
 }
 
@@ -1522,17 +2345,7 @@ const struct rule_info *detect_rule(const struct rule_set *rs, unsigned idx)
     return idx < rs->n_rules ? &rs->info[idx] : NULL;
 }
 
-static int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *ctx)
-{
-    (void)from, (void)to, (void)flags;
-    struct detect_state *st = ctx;
-    uint64_t m = 1ull << (id & 63);
-    if (!(st->bits[id >> 6] & m)) {
-        st->bits[id >> 6] |= m;
-        st->touched[st->n_touched++] = id;
-    }
-    return 0;
-}
+void detect_last_stats(const struct detect_state *st, struct detect_eval_stats *out) { *out = st->stats; }
 
 static inline void set_bit(struct detect_state *st, uint32_t id)
 {
@@ -1543,17 +2356,113 @@ static inline void set_bit(struct detect_state *st, uint32_t id)
     }
 }
 
-static void xtab_lookup(const struct xtab *x, const char *p, uint32_t len, struct detect_state *st)
+static int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *ctx)
 {
+    (void)from, (void)to, (void)flags;
+    set_bit(ctx, id); /* a profile without components (else on_match_fold) */
+    return 0;
+}
+
+/* Matches of a profile with components: a pattern's own id sets its bit; a
+ * component counts only inside its region: the scanned value itself
+ * (SLOT_SELF), or a folded field's region while the first message value is
+ * scanned. */
+static int on_match_fold(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags,
+                         void *ctx)
+{
+    (void)from, (void)flags;
+    struct detect_state *st = ctx;
+    if (id < FOLD_ID) {
+        set_bit(st, id);
+        return 0;
+    }
+    const struct fcomp *c = &st->fc[id - FOLD_ID];
+    uint64_t r0 = 0, r1 = st->scan_len;
+    if (c->slot != SLOT_SELF) {
+        if (!st->regions_live || !st->reg_ok[c->slot])
+            return 0;
+        r0 = st->reg0[c->slot];
+        r1 = st->reg1[c->slot];
+    }
+    if (to < c->len)
+        return 0;
+    uint64_t start = to - c->len;
+    if (start < r0 || to > r1 || ((c->flags & FC_ASTART) && start != r0) || ((c->flags & FC_AEND) && to != r1))
+        return 0;
+    switch (c->flags & FC_KIND) {
+    case FC_SINGLE:
+        set_bit(st, c->bit);
+        break;
+    case FC_FIRST:
+        if (st->ch_end[c->chain] == NONE32 && !st->ch_start1[c->chain])
+            st->ch_touched[st->n_ch_touched++] = c->chain;
+        if ((uint32_t)to < st->ch_end[c->chain])
+            st->ch_end[c->chain] = (uint32_t)to;
+        break;
+    case FC_LAST:
+        if (st->ch_end[c->chain] == NONE32 && !st->ch_start1[c->chain])
+            st->ch_touched[st->n_ch_touched++] = c->chain;
+        if ((uint32_t)start + 1 > st->ch_start1[c->chain])
+            st->ch_start1[c->chain] = (uint32_t)start + 1;
+        break;
+    }
+    return 0;
+}
+
+/* Chains whose first literal ends before their second starts, inside the
+ * region, match. */
+static void resolve_chains(const struct profile *pf, struct detect_state *st)
+{
+    for (uint32_t i = 0; i < st->n_ch_touched; i++) {
+        uint32_t c = st->ch_touched[i];
+        if (st->ch_start1[c] && st->ch_end[c] <= st->ch_start1[c] - 1)
+            set_bit(st, pf->chain_bit[c]);
+        st->ch_end[c] = NONE32;
+        st->ch_start1[c] = 0;
+    }
+    st->n_ch_touched = 0;
+}
+
+static inline void xtab_lookup(const struct xtab *x, const char *p, uint32_t len, struct detect_state *st)
+{
+    if (!((x->lens >> (len < 63 ? len : 63)) & 1))
+        return;
     uint32_t h = hash_lower(p, len);
     for (uint32_t i = x->head[h & x->mask]; i != NONE32; i = x->e[i].next) {
         const struct xent *e = &x->e[i];
         if (e->hash != h || e->len != len)
             continue;
         const char *v = x->pool + e->off;
-        if (e->cased ? !memcmp(v, p, len) : eq_caseless(v, p, len))
+        if (e->cased ? !memcmp(v, p, len) : eq_lowered(p, v, len))
             set_bit(st, e->bit);
     }
+}
+
+static inline void ctab_lookup(const struct ctab *c, const struct vigil_ip *ip, struct detect_state *st)
+{
+    const uint8_t *pfx = ip->family == 4 ? c->pfx4 : c->pfx6;
+    unsigned n = ip->family == 4 ? c->n4 : ip->family == 6 ? c->n6 : 0;
+    for (unsigned k = 0; k < n; k++) {
+        uint8_t a[16];
+        mask_addr(ip->addr, pfx[k], a);
+        for (uint32_t i = c->head[net_hash(ip->family, pfx[k], a) & c->mask]; i != NONE32; i = c->e[i].next) {
+            const struct cnet *e = &c->e[i];
+            if (e->prefix == pfx[k] && e->family == ip->family && !memcmp(e->addr, a, 16))
+                set_bit(st, e->bit);
+        }
+    }
+}
+
+static inline void ntab_lookup(const struct ntab *t, double v, struct detect_state *st)
+{
+    for (uint32_t i = t->off[CMP_GT]; i < t->off[CMP_GT + 1] && t->e[i].v < v; i++) /* v > threshold */
+        set_bit(st, t->e[i].bit);
+    for (uint32_t i = t->off[CMP_GTE]; i < t->off[CMP_GTE + 1] && t->e[i].v <= v; i++)
+        set_bit(st, t->e[i].bit);
+    for (uint32_t i = t->off[CMP_LT + 1]; i > t->off[CMP_LT] && t->e[i - 1].v > v; i--) /* v < threshold */
+        set_bit(st, t->e[i - 1].bit);
+    for (uint32_t i = t->off[CMP_LTE + 1]; i > t->off[CMP_LTE] && t->e[i - 1].v >= v; i--)
+        set_bit(st, t->e[i - 1].bit);
 }
 
 static uint32_t fmt_i64(int64_t v, char *buf)
@@ -1629,75 +2538,150 @@ static bool str_number(const char *p, uint32_t len, double *out)
     return true;
 }
 
-static bool in_net(const struct vigil_ip *ip, const struct test *t)
+static inline void mark(struct detect_state *st, uint32_t r)
 {
-    if (ip->family != t->net.family)
-        return false;
-    unsigned full = t->prefix / 8, rem = t->prefix % 8;
-    if (memcmp(ip->addr, t->net.addr, full))
-        return false;
-    if (rem) {
-        uint8_t mask = (uint8_t)(0xff00u >> rem);
-        if ((ip->addr[full] & mask) != (t->net.addr[full] & mask))
-            return false;
+    uint64_t m = 1ull << (r & 63);
+    if (!(st->rmark[r >> 6] & m)) {
+        st->rmark[r >> 6] |= m;
+        st->cand[st->n_cand++] = r;
     }
-    return true;
 }
 
-static bool direct_test(const struct test *t, const struct event_fields *ef)
+/* Checks each field value of the event that the profile tests once: its
+ * Hyperscan database (one scan), value table, networks, thresholds, and the
+ * exists / empty bits.  Fields no rule of the profile tests cost one load. */
+static int scan_profile(const struct profile *pf, hs_scratch_t *s, struct detect_state *st,
+                        const struct event_fields *ef)
 {
-    bool present = false, empty = false;
-    for (unsigned i = 0; i < ef->n; i++) {
+    for (unsigned a = 0; a < pf->n_always; a++)
+        mark(st, pf->always[a]);
+    st->fc = pf->fc;
+    /* the event's fields the profile tests (usually a few of a dozen), in
+     * one branch-free pass */
+    uint8_t sel[FIELDS_HARD_MAX];
+    int16_t seld[FIELDS_HARD_MAX];
+    unsigned ns = 0, nf = ef->n < FIELDS_HARD_MAX ? ef->n : FIELDS_HARD_MAX;
+    const int16_t *dof = pf->db_of_field;
+    const uint32_t nfid = pf->n_fid;
+    for (unsigned i = 0; i < nf; i++) {
+        unsigned id = ef->f[i].id;
+        int d = id < nfid ? dof[id] : -1;
+        sel[ns] = (uint8_t)i;
+        seld[ns] = (int16_t)d;
+        ns += d >= 0;
+    }
+    /* folding: the regions of the folded fields' values that are views into
+     * the first message value */
+    uint64_t folded[FIELDS_HARD_MAX / 64] = {0};
+    int msg_i = -1;
+    if (pf->n_slots) {
+        memset(st->reg_ok, 0, pf->n_slots);
+        for (unsigned k = 0; k < ns && msg_i < 0; k++) {
+            const struct field_value *f = &ef->f[sel[k]];
+            if (f->id == FID_MESSAGE && f->type == FIELD_STR && f->v.s.ptr && f->v.s.len)
+                msg_i = sel[k];
+        }
+        const char *m0 = msg_i >= 0 ? ef->f[msg_i].v.s.ptr : NULL, *m1 = m0 ? m0 + ef->f[msg_i].v.s.len : NULL;
+        for (unsigned k = 0; m0 && k < ns; k++) {
+            const struct field_value *f = &ef->f[sel[k]];
+            int sl = pf->dbs[seld[k]].fold_slot;
+            const char *p = f->v.s.ptr;
+            if (sl < 0 || f->type != FIELD_STR || !f->v.s.len || st->reg_ok[sl] || !p || p < m0 || p > m1 ||
+                (size_t)(m1 - p) < f->v.s.len)
+                continue;
+            st->reg0[sl] = (uint32_t)(p - m0);
+            st->reg1[sl] = st->reg0[sl] + f->v.s.len;
+            st->reg_ok[sl] = 1;
+            folded[sel[k] / 64] |= 1ull << (sel[k] % 64);
+        }
+    }
+    for (unsigned k = 0; k < ns; k++) {
+        unsigned i = sel[k];
         const struct field_value *f = &ef->f[i];
-        if (f->id != t->field)
-            continue;
-        present = true;
-        switch (t->kind) {
-        case TK_NUM: {
+        const struct fdb *fd = &pf->dbs[seld[k]];
+        st->stats.fields++;
+        for (unsigned k = 0; k < fd->n_exists; k++)
+            set_bit(st, fd->exists[k]);
+        if (fd->n_empty && f->type == FIELD_STR && f->v.s.len == 0)
+            for (unsigned k = 0; k < fd->n_empty; k++)
+                set_bit(st, fd->empty[k]);
+        if (fd->x || fd->db || fd->n_bytes) {
+            char buf[64];
+            const char *p;
+            uint32_t len;
+            if (value_text(f, buf, &p, &len) && len) {
+                for (unsigned k = 0; k < fd->n_bytes; k++) {
+                    const struct btest *bt = &fd->bytes[k];
+                    if (memchr(p, bt->c, len) || (bt->alt != bt->c && memchr(p, bt->alt, len)))
+                        set_bit(st, bt->bit);
+                }
+                if (fd->x) {
+                    st->stats.lookups++;
+                    xtab_lookup(fd->x, p, len, st);
+                }
+                const hs_database_t *db = fd->db;
+                if ((folded[i / 64] >> (i % 64)) & 1)
+                    db = fd->rest; /* its folded patterns were matched in the message */
+                if (db) {
+                    st->scan_len = len;
+                    st->regions_live = (int)i == msg_i;
+                    match_event_handler cb = pf->n_fc ? on_match_fold : on_match;
+                    st->stats.hs_scans++;
+                    if (hs_scan(db, p, len, 0, s, cb, st) != HS_SUCCESS)
+                        return -1;
+                    if (st->n_ch_touched)
+                        resolve_chains(pf, st);
+                }
+            }
+        }
+        if (fd->c) {
+            struct vigil_ip ip;
+            if (f->type == FIELD_IP)
+                ctab_lookup(fd->c, &f->v.ip, st);
+            else if (f->type == FIELD_STR && f->v.s.ptr && field_parse_ip(f->v.s.ptr, f->v.s.len, &ip))
+                ctab_lookup(fd->c, &ip, st);
+        }
+        if (fd->nt) {
             double v;
             if (f->type == FIELD_INT)
-                v = (double)f->v.i;
-            else if (f->type != FIELD_STR || !f->v.s.ptr || !str_number(f->v.s.ptr, f->v.s.len, &v))
-                break;
-            bool r = t->cmp == CMP_GT ? v > t->num : t->cmp == CMP_GTE ? v >= t->num : t->cmp == CMP_LT ? v < t->num
-                                                                                                            : v <= t->num;
-            if (r)
-                return true;
-            break;
-        }
-        case TK_CIDR: {
-            struct vigil_ip ip;
-            if (f->type == FIELD_IP) {
-                if (in_net(&f->v.ip, t))
-                    return true;
-            } else if (f->type == FIELD_STR && f->v.s.ptr && field_parse_ip(f->v.s.ptr, f->v.s.len, &ip)) {
-                if (in_net(&ip, t))
-                    return true;
-            }
-            break;
-        }
-        default:
-            if (f->type == FIELD_STR && f->v.s.len == 0)
-                empty = true;
-            break;
+                ntab_lookup(fd->nt, (double)f->v.i, st);
+            else if (f->type == FIELD_STR && f->v.s.ptr && str_number(f->v.s.ptr, f->v.s.len, &v))
+                ntab_lookup(fd->nt, v, st);
         }
     }
-    switch (t->kind) {
-    case TK_NULL:
-        return !present || empty;
-    case TK_EXISTS:
-        return present;
-    case TK_ABSENT:
-        return !present;
-    case TK_EMPTY:
-        return empty;
-    default:
-        return false;
+    return 0;
+}
+
+/* A log source interned after the rules loaded has no profile: every bucket
+ * that applies to it is covered by scanning that bucket's own profile (all
+ * of whose buckets then apply too), largest profiles first. */
+static int scan_unknown(const struct rule_set *rs, hs_scratch_t *s, struct detect_state *st,
+                        const struct event_fields *ef)
+{
+    const struct logsource *ev = logsource_get(rs->lt, ef->logsource);
+    if (++st->epoch == 0) {
+        memset(st->cover, 0, st->n_b * sizeof *st->cover);
+        st->epoch = 1;
+    }
+    for (;;) {
+        const struct profile *best = NULL;
+        for (unsigned b = 0; b < rs->n_b; b++) {
+            if (st->cover[b] == st->epoch || !logsource_applies(&rs->b[b].ls, ev))
+                continue;
+            const struct profile *pf = &rs->prof[rs->b[b].prof];
+            if (!best || pf->n_buckets > best->n_buckets)
+                best = pf;
+        }
+        if (!best)
+            return 0;
+        for (unsigned k = 0; k < best->n_buckets; k++)
+            st->cover[best->buckets[k]] = st->epoch;
+        if (scan_profile(best, s, st, ef))
+            return -1;
     }
 }
 
-static bool eval_rule(const struct rule_set *rs, const struct detect_state *st, const struct event_fields *ef,
-                      uint32_t r)
+static bool eval_rule(const struct rule_set *rs, const struct detect_state *st, uint32_t r)
 {
     const uint32_t *code = rs->code + rs->rt[r].code_off;
     uint32_t n = rs->rt[r].code_len;
@@ -1706,10 +2690,26 @@ static bool eval_rule(const struct rule_set *rs, const struct detect_state *st, 
     for (uint32_t i = 0; i < n; i++) {
         uint32_t op = code[i] >> 24, arg = code[i] & 0xffffff;
         switch (op) {
-        case OP_TEST: {
-            const struct test *t = &rs->tests[arg];
-            stk[sp++] = t->kind == TK_HS ? (uint8_t)((st->bits[t->bit >> 6] >> (t->bit & 63)) & 1)
-                                         : (uint8_t)direct_test(t, ef);
+        case OP_BIT:
+            stk[sp++] = (uint8_t)((st->bits[arg >> 6] >> (arg & 63)) & 1);
+            break;
+        case OP_NBIT:
+            stk[sp++] = (uint8_t)(~(st->bits[arg >> 6] >> (arg & 63)) & 1);
+            break;
+        case OP_ANY: {
+            uint8_t v = 0;
+            for (uint32_t j = 1; j <= arg && !v; j++)
+                v = (uint8_t)((st->bits[code[i + j] >> 6] >> (code[i + j] & 63)) & 1);
+            stk[sp++] = v;
+            i += arg;
+            break;
+        }
+        case OP_ALL: {
+            uint8_t v = 1;
+            for (uint32_t j = 1; j <= arg && v; j++)
+                v = (uint8_t)((st->bits[code[i + j] >> 6] >> (code[i + j] & 63)) & 1);
+            stk[sp++] = v;
+            i += arg;
             break;
         }
         case OP_NOT:
@@ -1736,46 +2736,6 @@ static bool eval_rule(const struct rule_set *rs, const struct detect_state *st, 
     return sp == 1 && stk[0];
 }
 
-static inline void mark(struct detect_state *st, uint32_t r)
-{
-    uint64_t m = 1ull << (r & 63);
-    if (!(st->rmark[r >> 6] & m)) {
-        st->rmark[r >> 6] |= m;
-        st->cand[st->n_cand++] = r;
-    }
-}
-
-static int scan_bucket(const struct rule_set *rs, const struct bucket *b, hs_scratch_t *s, struct detect_state *st,
-                       const struct event_fields *ef)
-{
-    for (unsigned a = 0; a < b->n_always; a++)
-        mark(st, b->always[a]);
-    if (!b->n_dbs)
-        return 0;
-    for (unsigned i = 0; i < ef->n; i++) {
-        const struct field_value *f = &ef->f[i];
-        if (f->id >= FIELD_REGISTRY_MAX)
-            continue;
-        int slot = rs->field_slot[f->id];
-        if (slot < 0)
-            continue;
-        int d = b->db_of_slot[slot];
-        if (d < 0)
-            continue;
-        char buf[64];
-        const char *p;
-        uint32_t len;
-        if (!value_text(f, buf, &p, &len) || len == 0)
-            continue;
-        const struct fdb *fd = &b->dbs[d];
-        if (fd->x)
-            xtab_lookup(fd->x, p, len, st);
-        if (fd->db && hs_scan(fd->db, p, len, 0, s, on_match, st) != HS_SUCCESS)
-            return -1;
-    }
-    return 0;
-}
-
 static void clear_state(struct detect_state *st)
 {
     for (uint32_t i = 0; i < st->n_touched; i++)
@@ -1784,21 +2744,72 @@ static void clear_state(struct detect_state *st)
         st->rmark[st->cand[i] >> 6] = 0;
     st->n_touched = 0;
     st->n_cand = 0;
+    for (uint32_t i = 0; i < st->n_ch_touched; i++) { /* after a scan error */
+        st->ch_end[st->ch_touched[i]] = NONE32;
+        st->ch_start1[st->ch_touched[i]] = 0;
+    }
+    st->n_ch_touched = 0;
+}
+
+/* Sorts a[0..n) (no allocation: the packet path). */
+static void sort_u32(uint32_t *a, uint32_t n)
+{
+    if (n <= 32) {
+        for (uint32_t i = 1; i < n; i++) {
+            uint32_t v = a[i], j = i;
+            for (; j > 0 && a[j - 1] > v; j--)
+                a[j] = a[j - 1];
+            a[j] = v;
+        }
+        return;
+    }
+    /* heapsort */
+    for (uint32_t k = n / 2; k-- > 0;)
+        for (uint32_t i = k;;) {
+            uint32_t c = 2 * i + 1;
+            if (c >= n)
+                break;
+            if (c + 1 < n && a[c + 1] > a[c])
+                c++;
+            if (a[i] >= a[c])
+                break;
+            uint32_t t = a[i];
+            a[i] = a[c];
+            a[c] = t;
+            i = c;
+        }
+    for (uint32_t end = n - 1; end > 0; end--) {
+        uint32_t t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        for (uint32_t i = 0;;) {
+            uint32_t c = 2 * i + 1;
+            if (c >= end)
+                break;
+            if (c + 1 < end && a[c + 1] > a[c])
+                c++;
+            if (a[i] >= a[c])
+                break;
+            t = a[i];
+            a[i] = a[c];
+            a[c] = t;
+            i = c;
+        }
+    }
 }
 
 int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state *st, const struct event_fields *ef,
                 uint32_t *out, unsigned max)
 {
-    int rc = 0;
+    memset(&st->stats, 0, sizeof st->stats);
+    int rc;
     if (ef->logsource < rs->n_ls) {
-        for (uint32_t k = rs->ls_off[ef->logsource]; k < rs->ls_off[ef->logsource + 1] && rc == 0; k++)
-            rc = scan_bucket(rs, &rs->b[rs->ls_buckets[k]], s, st, ef);
+        uint16_t p = rs->ls_prof[ef->logsource];
+        if (p == NONE16)
+            return 0; /* no rule applies to this log source */
+        rc = scan_profile(&rs->prof[p], s, st, ef);
     } else {
-        /* a log source interned after the rules were loaded */
-        const struct logsource *ev = logsource_get(rs->lt, ef->logsource);
-        for (unsigned b = 0; b < rs->n_b && rc == 0; b++)
-            if (logsource_applies(&rs->b[b].ls, ev))
-                rc = scan_bucket(rs, &rs->b[b], s, st, ef);
+        rc = scan_unknown(rs, s, st, ef);
     }
     if (rc) {
         clear_state(st);
@@ -1809,25 +2820,22 @@ int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state 
         for (uint32_t k = rs->bit_off[bit]; k < rs->bit_off[bit + 1]; k++)
             mark(st, rs->bit_rules[k]);
     }
-    /* rule order */
+    /* rule order: sort the candidates, or collect them from the marks when
+     * there are so many that walking the mark words is cheaper */
     uint32_t n = st->n_cand;
-    if (n <= 32) {
-        for (uint32_t i = 1; i < n; i++) {
-            uint32_t v = st->cand[i], j = i;
-            for (; j > 0 && st->cand[j - 1] > v; j--)
-                st->cand[j] = st->cand[j - 1];
-            st->cand[j] = v;
-        }
+    if (n <= 32 || (uint64_t)n * 8 < rs->n_rules / 64) {
+        sort_u32(st->cand, n);
     } else {
         uint32_t k = 0;
         for (uint32_t w = 0; w <= rs->n_rules / 64; w++)
             for (uint64_t m = st->rmark[w]; m; m &= m - 1)
                 st->cand[k++] = w * 64 + (uint32_t)__builtin_ctzll(m);
     }
+    st->stats.rules = n;
     int matched = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t r = st->cand[i];
-        if (eval_rule(rs, st, ef, r)) {
+        if (eval_rule(rs, st, r)) {
             if ((unsigned)matched < max)
                 out[matched] = r;
             matched++;

@@ -9,12 +9,16 @@
  * with its file, id and the construct, never silently dropped.
  *
  * Compilation: every string test becomes one Hyperscan pattern (literals where
- * possible, HS_FLAG_SINGLEMATCH, start-of-match never needed).  Patterns are
- * grouped per (log source bucket, field): one database each.  An event scans,
- * for each field it has that some applicable rule tests, that field's value
- * once against the bucket's database; matches set bits, and each candidate
- * rule's condition is evaluated over the bits (plus numeric and CIDR tests,
- * done directly).  Rules of other log sources cost nothing.
+ * possible, start-of-match never needed) or an exact value in a hash table;
+ * CIDR, numeric, exists and empty tests become per-field tables.  For each
+ * event log source (a profile: the union of every rule log source that
+ * applies to it) and field there is one database and one set of tables.  An
+ * event checks each field value its profile tests exactly once (fields that
+ * are views into the message are matched by the message's own scan); matches
+ * set bits, and only the rules whose trigger bits matched (or that must
+ * always run) evaluate their condition over the bits.  Rules of other log
+ * sources cost nothing; the cost of an event does not grow with the number
+ * of rules loaded.  docs/rules.md has the details and measurements.
  *
  * Read-only after detect_load; each worker brings its own hs_scratch_t and
  * detect_state (bit sets sized at load).
@@ -80,6 +84,16 @@ void detect_state_free(struct detect_state *st);
  * Hyperscan scan error. */
 int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state *st, const struct event_fields *ef,
                 uint32_t *out, unsigned max);
+
+/* What the last detect_eval on st did, for tests and benchmarks: field
+ * values checked against the event's log source profile (each once), value
+ * table lookups, Hyperscan scans, and rules whose condition was evaluated
+ * (candidates: rules of the event's log source whose trigger bits matched,
+ * or that must always run). */
+struct detect_eval_stats {
+    uint32_t fields, lookups, hs_scans, rules;
+};
+void detect_last_stats(const struct detect_state *st, struct detect_eval_stats *out);
 
 unsigned detect_rule_count(const struct rule_set *rs);
 const struct rule_info *detect_rule(const struct rule_set *rs, unsigned idx);

@@ -1,6 +1,9 @@
 /* Detection engine (engine/detect.h): every modifier's semantics on events
- * built by hand, log source bucketing, always-evaluated rules, state reuse,
- * limits, the field map, the real SigmaHQ corpus and the shipped rule pack. */
+ * built by hand, log source bucketing and profiles (each field scanned once,
+ * other log sources' rules never evaluated), always-evaluated rules, CIDR and
+ * numeric indexes, folding of fields that are views into the message, state
+ * reuse, limits, the field map, the real SigmaHQ corpus and the shipped rule
+ * pack. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -747,6 +750,345 @@ Test(detect, trigger_sets)
     s("g", "y");
     cr_expect(fires(30));
     cr_expect_not(fires(31));
+}
+
+/* ---- profiles, indexes, folding (what an event costs) ---- */
+
+static struct detect_eval_stats stats(void)
+{
+    struct detect_eval_stats es;
+    detect_last_stats(st, &es);
+    return es;
+}
+
+/* A field value that is a view into a string already in the pool (as a
+ * parser leaves url.original inside the message). */
+static const char *msg(const char *text)
+{
+    const char *p = pool + pool_used;
+    s("message", text);
+    return p;
+}
+
+static void view(const char *field, const char *base, const char *sub)
+{
+    const char *p = strstr(base, sub);
+    cr_assert_not_null(p, "'%s' not in '%s'", sub, base);
+    event_fields_add_str(&ef, fid(field), p, (uint32_t)strlen(sub));
+}
+
+/* The rules of every bucket that applies to an event's log source are one
+ * profile: each field value is scanned once, whatever the number of
+ * buckets; rules of other log sources are never evaluated, not even the
+ * ones that must always run. */
+Test(detect, profile_scans_each_field_once)
+{
+    load("title: SSHD\nlogsource: {product: linux, service: sshd}\n"
+         "detection: {k: [boom], s: {user.name|contains: adm}, condition: k or s}\n---\n"
+         "title: Linux\nlogsource: {product: linux}\ndetection: {k: [bang], condition: k}\n---\n"
+         "title: Any\nlogsource: {}\ndetection: {k: [bam], s: {user.name|endswith: min}, condition: k and s}\n---\n"
+         "title: Web\nlogsource: {category: webserver}\ndetection: {k: [boom], condition: k}\n---\n"
+         "title: WebNot\nlogsource: {category: webserver}\ndetection: {f: {g: x}, condition: not f}\n");
+    cr_assert_eq(detect_rule_count(rs), 5);
+    ev(lsid("linux", "sshd", NULL));
+    s("message", "boom bang bam");
+    s("user.name", "admin");
+    s("other.field", "boom"); /* tested by no rule of the profile: not even looked at */
+    int n = eval();
+    cr_expect_eq(n, 3);
+    cr_expect_eq(out[0], 0);
+    cr_expect_eq(out[1], 1);
+    cr_expect_eq(out[2], 2);
+    struct detect_eval_stats es = stats();
+    cr_expect_eq(es.hs_scans, 2, "message and user.name once each, not once per bucket (%u)", es.hs_scans);
+    cr_expect_eq(es.fields, 2);
+    cr_expect_eq(es.rules, 3, "only sshd, linux and any rules are candidates (%u)", es.rules);
+
+    ev(lsid(NULL, NULL, "webserver"));
+    s("message", "boom bam");
+    s("user.name", "admin");
+    n = eval();
+    cr_expect_eq(n, 3);
+    cr_expect_eq(out[0], 2);
+    cr_expect_eq(out[1], 3);
+    cr_expect_eq(out[2], 4);
+    es = stats();
+    cr_expect_eq(es.hs_scans, 2);
+    cr_expect_eq(es.rules, 3, "Any, Web and WebNot (always) (%u)", es.rules);
+
+    ev(lsid(NULL, NULL, "firewall")); /* only the empty bucket applies */
+    s("message", "boom bang");
+    cr_expect_eq(eval(), 0);
+    cr_expect_eq(stats().rules, 0);
+
+    /* a log source interned after the rules loaded: same answers */
+    ev(lsid("linux", "sshd2", NULL));
+    s("message", "boom bang bam");
+    s("user.name", "admin");
+    n = eval();
+    cr_expect_eq(n, 2);
+    cr_expect_eq(out[0], 1);
+    cr_expect_eq(out[1], 2);
+    ev(lsid("linux", "sshd", "webserver")); /* two buckets no known log source combines */
+    s("message", "boom");
+    s("user.name", "x");
+    n = eval();
+    cr_expect_eq(n, 3);
+    cr_expect_eq(out[0], 0);
+    cr_expect_eq(out[1], 3);
+    cr_expect_eq(out[2], 4);
+}
+
+/* CIDR and numeric tests are indexed per field: an event without the field
+ * evaluates none of their rules, and one with it evaluates only the rules
+ * whose network or threshold it matches. */
+Test(detect, cidr_and_numeric_rules_indexed)
+{
+    char *y = malloc(700 * 200);
+    size_t o = 0;
+    for (int i = 0; i < 600; i++)
+        o += (size_t)sprintf(y + o, "%stitle: N%d\nlogsource: {product: test}\n"
+                                    "detection: {s: {source.ip|cidr: '10.%d.%d.0/24'}, condition: s}\n",
+                             i ? "---\n" : "", i, i / 256, i % 256);
+    for (int i = 0; i < 50; i++)
+        o += (size_t)sprintf(y + o, "---\ntitle: P%d\nlogsource: {product: test}\n"
+                                    "detection: {s: {destination.port|gt: %d}, condition: s}\n",
+                             i, 1000 * i);
+    o += (size_t)sprintf(y + o, "---\ntitle: Wide\nlogsource: {product: test}\n"
+                                "detection: {s: {source.ip|cidr: '10.0.0.0/8'}, condition: s}\n");
+    load(y);
+    free(y);
+    cr_assert_eq(detect_rule_count(rs), 651);
+    ev_t();
+    s("message", "nothing here");
+    cr_expect_eq(eval(), 0);
+    cr_expect_eq(stats().rules, 0, "no source.ip, no destination.port: no rule evaluated");
+    ev_t();
+    ip("source.ip", "10.1.7.9"); /* N263 and Wide */
+    int n = eval();
+    cr_expect_eq(n, 2);
+    cr_expect_eq(out[0], 263);
+    cr_expect_eq(out[1], 650);
+    cr_expect_eq(stats().rules, 2);
+    ev_t();
+    s("source.ip", "10.2.88.1"); /* text: N600 does not exist; Wide */
+    n = eval();
+    cr_expect_eq(n, 1);
+    cr_expect_eq(out[0], 650);
+    ev_t();
+    ip("source.ip", "11.1.7.9");
+    cr_expect_eq(eval(), 0);
+    cr_expect_eq(stats().rules, 0);
+    ev_t();
+    i64("destination.port", 3000); /* > 0, 1000, 2000 */
+    n = eval();
+    cr_expect_eq(n, 3);
+    cr_expect_eq(out[0], 600);
+    cr_expect_eq(out[2], 602);
+    cr_expect_eq(stats().rules, 3);
+    ev_t();
+    s("destination.port", " 49001 "); /* all 50 */
+    cr_expect_eq(eval(), 50);
+    ev_t();
+    i64("destination.port", 0);
+    cr_expect_eq(eval(), 0);
+}
+
+/* Patterns of fields that are views into the message are matched by the
+ * message's scan (folding): same answers as scanning the field itself, one
+ * Hyperscan scan instead of two. */
+#define URL_RULE(title, test) \
+    "title: " title "\nlogsource: {product: test}\ndetection: {s: {url.original" test "}, condition: s}\n---\n"
+#define URL_RULES                                                                          \
+    "title: Kw\nlogsource: {product: test}\ndetection: {k: [zzkeyword], condition: k}\n---\n" \
+    URL_RULE("Contains", "|contains: '../'")                                               \
+    URL_RULE("Starts", "|startswith: '/adm'")                                              \
+    URL_RULE("Ends", "|endswith: '.php'")                                                  \
+    URL_RULE("Chain", "|contains: 'union/*/select'")
+
+Test(detect, folded_fields_match_like_their_own_scan)
+{
+    load(URL_RULES URL_RULE("Wild", ": '/x?y'") URL_RULE("Cased", "|contains|cased: 'CMD'"));
+    cr_assert_eq(detect_rule_count(rs), 7);
+    static const char *const urls[] = {
+        "/adm/../etc/passwd.php", "/index.html", "/a/union/x/select", "/a/select/x/union/select", "/x/y",
+        "/xzy", "/xCMDx", "/xcmdx", "/admin.php", "/union/select", "/.", "/../", "/unionselect/union/select",
+    };
+    /* around each url, text that would match if the region were ignored */
+    static const char *const pre = "GET /adm ../ union/select ", *const post = " .php CMD HTTP/1.1";
+    for (unsigned u = 0; u < sizeof urls / sizeof urls[0]; u++) {
+        char line[512];
+        snprintf(line, sizeof line, "%s%s%s", pre, urls[u], post);
+        /* as a view into the message */
+        ev_t();
+        const char *m = msg(line);
+        event_fields_add_str(&ef, fid("url.original"), m + strlen(pre), (uint32_t)strlen(urls[u]));
+        int n1 = eval();
+        uint32_t got1[64];
+        memcpy(got1, out, sizeof got1);
+        struct detect_eval_stats es1 = stats();
+        /* as a copy */
+        ev_t();
+        msg(line);
+        s("url.original", urls[u]);
+        int n2 = eval();
+        struct detect_eval_stats es2 = stats();
+        cr_expect_eq(n1, n2, "%s: %d matches as a view, %d as a copy", urls[u], n1, n2);
+        for (int i = 0; i < n1 && i < n2; i++)
+            cr_expect_eq(got1[i], out[i], "%s", urls[u]);
+        cr_expect_eq(es1.hs_scans, 2, "%s: message, and url.original for the pattern that cannot fold", urls[u]);
+        cr_expect_eq(es2.hs_scans, 2);
+    }
+    /* random urls in random messages: a view and a copy agree */
+    static const char *const tok[] = {"../", "/adm", ".php", "union/", "/select", "CMD", "cmd", "x", "/", "?y", "."};
+    uint64_t r = 12345;
+    for (int k = 0; k < 2000; k++) {
+        char parts[3][128];
+        for (int p = 0; p < 3; p++) {
+            size_t o = 0;
+            for (int t = (int)(r % 5); t > 0; t--) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                const char *w = tok[(r >> 33) % (sizeof tok / sizeof tok[0])];
+                o += (size_t)snprintf(parts[p] + o, sizeof parts[p] - o, "%s", w);
+            }
+            parts[p][o] = '\0';
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+        }
+        if (!parts[1][0])
+            continue;
+        char line[400];
+        snprintf(line, sizeof line, "%s%s%s", parts[0], parts[1], parts[2]);
+        ev_t();
+        const char *m = msg(line);
+        event_fields_add_str(&ef, fid("url.original"), m + strlen(parts[0]), (uint32_t)strlen(parts[1]));
+        int n1 = eval();
+        uint32_t got1[64];
+        memcpy(got1, out, sizeof got1);
+        ev_t();
+        msg(line);
+        s("url.original", parts[1]);
+        int n2 = eval();
+        cr_assert_eq(n1, n2, "'%s' in '%s': %d matches as a view, %d as a copy", parts[1], line, n1, n2);
+        for (int i = 0; i < n1; i++)
+            cr_assert_eq(got1[i], out[i], "'%s' in '%s'", parts[1], line);
+    }
+    /* without the pattern that cannot fold, a view costs no scan of its own */
+    load(URL_RULES);
+    ev_t();
+    const char *m = msg("GET /adm/../union/1/select.php HTTP/1.1");
+    view("url.original", m, "/adm/../union/1/select.php");
+    cr_expect_eq(eval(), 4);
+    cr_expect_eq(stats().hs_scans, 1, "one scan: the message");
+    ev_t();
+    msg("GET /adm/../union/1/select.php HTTP/1.1");
+    s("url.original", "/adm/../union/1/select.php");
+    cr_expect_eq(eval(), 4);
+    cr_expect_eq(stats().hs_scans, 2, "not a view: its own scan");
+    /* spot checks of the regions */
+    ev_t();
+    m = msg("/adm/../x.php");
+    view("url.original", m, "../x");
+    int n = eval();
+    cr_expect_eq(n, 1, "contains only: not a prefix / suffix of the region");
+    cr_expect_eq(out[0], 1);
+    ev_t();
+    m = msg("../ab");
+    view("url.original", m, "./ab");
+    cr_expect_eq(eval(), 0, "a match straddling the region's start is outside");
+    ev_t();
+    m = msg("union/ab/select");
+    view("url.original", m, "union/ab/sel");
+    cr_expect_eq(eval(), 0, "the chain's second literal ends past the region");
+    ev_t();
+    m = msg("union/ab/select");
+    view("url.original", m, "union/ab/select");
+    cr_expect(fires(4));
+    /* a second message value is scanned normally, without the regions */
+    ev_t();
+    m = msg("/adm/x");
+    s("message", "/adm/x .php");
+    view("url.original", m, "/adm/x");
+    n = eval();
+    cr_expect_eq(n, 1);
+    cr_expect_eq(out[0], 2);
+}
+
+/* One-byte keywords are found with memchr, not Hyperscan; a .* pattern is
+ * matched as its two literals. */
+Test(detect, byte_keywords_and_chains)
+{
+    load("title: Colon\nlogsource: {product: test}\ndetection: {k: [':'], t: [scp, rsync], condition: k and t}\n---\n"
+         "title: Q\nlogsource: {product: test}\ndetection: {k: [q], condition: k}\n---\n"
+         "title: QCased\nlogsource: {product: test}\ndetection: {s: {message|contains|cased: Q}, condition: s}\n---\n"
+         "title: Chain\nlogsource: {product: test}\ndetection: {k: ['User root from * not allowed'], condition: k}\n"
+         "---\n"
+         "title: Anchored\nlogsource: {product: test}\ndetection: {s: {f: 'abcd*wxyz'}, condition: s}\n");
+    ev_t();
+    s("message", "scp a host:b");
+    cr_expect(fires(0));
+    ev_t();
+    s("message", "scp a b");
+    cr_expect_not(fires(0));
+    ev_t();
+    s("message", "xQx");
+    int n = eval();
+    cr_expect_eq(n, 2);
+    cr_expect_eq(out[0], 1);
+    cr_expect_eq(out[1], 2);
+    ev_t();
+    s("message", "xqx");
+    n = eval();
+    cr_expect_eq(n, 1);
+    cr_expect_eq(out[0], 1);
+    ev_t();
+    s("message", "User root from 10.0.0.1 not allowed because");
+    cr_expect(fires(3));
+    ev_t();
+    s("message", "not allowed User root from 10.0.0.1");
+    cr_expect_not(fires(3), "order matters");
+    ev_t();
+    s("message", "User root from  not allowed");
+    cr_expect(fires(3));
+    ev_t();
+    s("message", "User root from not allowed");
+    cr_expect_not(fires(3), "the spaces around * are two, the literals may not overlap");
+    ev_t();
+    s("message", "User root fro not allowed");
+    cr_expect_not(fires(3));
+    ev_t();
+    s("f", "ABCD--wxyz");
+    cr_expect(fires(4));
+    ev_t();
+    s("f", "abcdwxyz");
+    cr_expect(fires(4));
+    ev_t();
+    s("f", "abcwxyz");
+    cr_expect_not(fires(4), "the literals may not overlap");
+    ev_t();
+    s("f", "xabcd--wxyz");
+    cr_expect_not(fires(4), "anchored at the start");
+    ev_t();
+    s("f", "abcd--wxyzx");
+    cr_expect_not(fires(4), "anchored at the end");
+}
+
+/* Rules wait for a keyword, not for an equality most events satisfy. */
+Test(detect, trigger_prefers_keywords_over_equality)
+{
+    load("title: GetAndKw\nlogsource: {product: test}\n"
+         "detection: {m: {cs-method: GET}, k: [union select, sleep(], f: {sc-status: 404}, "
+         "condition: m and k and not f}\n");
+    ev_t();
+    s("cs-method", "GET");
+    s("message", "GET /index.html");
+    cr_expect_eq(eval(), 0);
+    cr_expect_eq(stats().rules, 0, "a GET alone does not make the rule a candidate");
+    ev_t();
+    s("cs-method", "GET");
+    s("message", "GET /?q=1 union select 2");
+    cr_expect(fires(0));
+    i64("sc-status", 404);
+    cr_expect_not(fires(0));
 }
 
 Test(detect, rule_info)

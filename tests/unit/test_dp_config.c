@@ -10,16 +10,16 @@
 #include "dataplane/config.h"
 #include "test_support.h"
 
-static char tmp_path[256];
+static char cfg_path[256];
 
 static const char *write_tmp(const char *text)
 {
-    snprintf(tmp_path, sizeof tmp_path, "/tmp/vigil-cfg-test-%d.yaml", (int)getpid());
-    FILE *f = fopen(tmp_path, "w");
+    snprintf(cfg_path, sizeof cfg_path, "/tmp/vigil-cfg-test-%d.yaml", (int)getpid());
+    FILE *f = fopen(cfg_path, "w");
     cr_assert_not_null(f);
     fputs(text, f);
     fclose(f);
-    return tmp_path;
+    return cfg_path;
 }
 
 static const char *base =
