@@ -58,6 +58,9 @@
 #include "engine/parser.h"
 #include "engine/syslog.h"
 
+/* Results go here so the compiler cannot drop the work being timed. */
+static volatile int sink;
+
 static void die(const char *what)
 {
     fprintf(stderr, "bench_detect: %s: %s\n", what, strerror(errno));
@@ -424,7 +427,6 @@ static struct timing time_events(const struct parser_set *ps, hs_scratch_t *scra
 {
     double *a = calloc(rounds, sizeof *a), *b = calloc(rounds, sizeof *b);
     uint32_t out[256];
-    volatile int sink = 0;
     for (unsigned r = 0; r < rounds; r++) {
         double t0 = now();
         for (size_t i = 0; i < n; i++) {
@@ -508,7 +510,6 @@ static double time_replay(const struct rule_set *rs, hs_scratch_t *scratch, stru
 {
     double *a = calloc(rounds, sizeof *a);
     uint32_t out[256];
-    volatile int sink = 0;
     unsigned reps = n < 20000 ? (unsigned)(20000 / (n ? n : 1)) + 1 : 1;
     for (unsigned r = 0; r < rounds; r++) {
         double t0 = now();
@@ -746,8 +747,7 @@ int main(int argc, char **argv)
         const char *ols = getenv("BENCH_DETECT_LOGSOURCE"); /* a log source id */
         int only = ols ? atoi(ols) : -1;
         uint32_t o[256];
-        volatile int sink = 0;
-        while (now() < until)
+            while (now() < until)
             for (size_t i = 0; i < n_evs; i++)
                 if (only < 0 || snaps[i].logsource == only) {
                     replay(&ef, i);
