@@ -1,7 +1,8 @@
 /* bench_parse_coverage: how much of the real corpus the shipped parser packs
  * claim, and what parsing costs.
  *
- *   bench_parse_coverage [PACKS [CORPUS_SYSLOG_DIR]] [--verbose] [--dump FAMILY] [--rounds N]
+ *   bench_parse_coverage [PACKS [CORPUS_SYSLOG_DIR]] [--verbose] [--dump FAMILY] [--rounds N] [--check FILE]
+ *                        [--family NAME]
  *
  * PACKS defaults to configs/parsers, CORPUS_SYSLOG_DIR to ../shared/corpus/syslog.
  * Each real line is decoded with syslog_parse, turned into event fields
@@ -29,6 +30,12 @@
  * alone, in ns per message.  --verbose lists the most frequent unclaimed
  * shapes of each family (digits folded to 0); --dump FAMILY prints every line
  * of the families whose name contains FAMILY with its parser and fields.
+ * --check FILE writes, for every line, the parser, log source, field count,
+ * dropped count and every field (built-in ones too) with its type and exact
+ * bytes (string values say whether they point into the message or the arena),
+ * so two builds can be compared with diff: a parser change must leave FILE
+ * byte-identical.  --family NAME keeps only the lines of the families whose
+ * name contains NAME (to time or profile one family).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -60,6 +67,7 @@ static struct vigil_event *events;
 static size_t n_events, cap_events;
 static struct family *fams;
 static size_t n_fams, cap_fams;
+static const char *only;   /* --family: keep only the families whose name contains this */
 
 static void die(const char *what)
 {
@@ -103,6 +111,8 @@ static struct family *family_begin(const char *name)
 /* Decodes one line (kept alive: the event points into it). */
 static void add_line(struct family *f, const char *line, size_t len, const char *program)
 {
+    if (only && !strstr(f->name, only))
+        return;
     static const struct syslog_ctx ctx = {1774000000LL * 1000000000LL, NULL};
     struct vigil_event ev;
     if (syslog_parse(line, len, &ctx, &ev) != SYSLOG_OK)
@@ -119,6 +129,7 @@ static void add_line(struct family *f, const char *line, size_t len, const char 
         if (syslog_parse(buf, (size_t)n + len, &ctx, &ev) != SYSLOG_OK)
             return;
     }
+    memset(&ev.observer_ip, 0, sizeof ev.observer_ip);   /* the caller's to set (syslog.h): no sender here */
     if (n_events == cap_events) {
         cap_events = cap_events ? cap_events * 2 : 4096;
         events = realloc(events, cap_events * sizeof *events);
@@ -374,9 +385,47 @@ static void dump_fields(const struct field_registry *reg, const struct event_fie
     }
 }
 
+/* --check: one record per line, everything parse produced, bytes escaped */
+static void check_str(FILE *o, const char *p, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 32 || c > 126 || c == '\\' || c == '"')
+            fprintf(o, "\\x%02x", c);
+        else
+            fputc(c, o);
+    }
+}
+
+static void check_record(FILE *o, const struct parser_set *ps, const struct field_registry *reg, size_t line,
+                         const struct vigil_event *ev, int r, const struct event_fields *ef)
+{
+    fprintf(o, "%zu %s ls=%u n=%u dropped=%u parser=%d\n", line, r >= 0 ? parser_set_name(ps, (unsigned)r) : "-",
+            ef->logsource, ef->n, ef->dropped, ef->parser);
+    for (unsigned i = 0; i < ef->n; i++) {
+        const struct field_value *fv = &ef->f[i];
+        fprintf(o, "  %s ", field_registry_name(reg, fv->id));
+        if (fv->type == FIELD_INT) {
+            fprintf(o, "int %lld", (long long)fv->v.i);
+        } else if (fv->type == FIELD_IP) {
+            fprintf(o, "ip %u ", fv->v.ip.family);
+            for (unsigned k = 0; k < sizeof fv->v.ip.addr; k++)
+                fprintf(o, "%02x", fv->v.ip.addr[k]);
+        } else {
+            const char *m = ev->message.ptr;
+            bool in_msg = m && fv->v.s.ptr >= m && fv->v.s.ptr + fv->v.s.len <= m + ev->message.len;
+            bool in_arena = fv->v.s.ptr >= ef->arena && fv->v.s.ptr < ef->arena + ef->arena_cap;
+            fprintf(o, "str %s \"", in_msg ? "msg" : in_arena ? "arena" : "other");
+            check_str(o, fv->v.s.ptr, fv->v.s.len);
+            fputc('"', o);
+        }
+        fputc('\n', o);
+    }
+}
+
 int main(int argc, char **argv)
 {
-    const char *packs = "configs/parsers", *corpus = "../shared/corpus/syslog", *dump = NULL;
+    const char *packs = "configs/parsers", *corpus = "../shared/corpus/syslog", *dump = NULL, *check = NULL;
     bool verbose = false;
     int rounds = 7, pos = 0;
     for (int i = 1; i < argc; i++) {
@@ -384,6 +433,10 @@ int main(int argc, char **argv)
             verbose = true;
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
             dump = argv[++i];
+        else if (!strcmp(argv[i], "--family") && i + 1 < argc)
+            only = argv[++i];
+        else if (!strcmp(argv[i], "--check") && i + 1 < argc)
+            check = argv[++i];
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
             rounds = atoi(argv[++i]);
         else if (pos == 0)
@@ -391,7 +444,7 @@ int main(int argc, char **argv)
         else if (pos == 1)
             corpus = argv[i], pos++;
         else {
-            fprintf(stderr, "usage: %s [PACKS [CORPUS_SYSLOG_DIR]] [--verbose] [--dump FAMILY] [--rounds N]\n",
+            fprintf(stderr, "usage: %s [PACKS [CORPUS_SYSLOG_DIR]] [--verbose] [--dump FAMILY] [--rounds N] [--check FILE] [--family NAME]\n",
                     argv[0]);
             return 2;
         }
@@ -427,6 +480,9 @@ int main(int argc, char **argv)
     struct event_fields ef;
     if (event_fields_init(&ef, 64, 65536) != 0)
         die("event_fields_init");
+    FILE *chk = NULL;
+    if (check && !(chk = fopen(check, "w")))
+        die(check);
     bool *claimed = calloc(n_events, sizeof *claimed);
     unsigned *hits = calloc(parser_set_count(ps) + 1, sizeof *hits);
     if (!claimed || !hits)
@@ -442,6 +498,8 @@ int main(int argc, char **argv)
                 f->claimed++;
                 hits[r]++;
             }
+            if (chk)
+                check_record(chk, ps, reg, i, &events[i], r, &ef);
             if (dumping) {
                 printf("%s | %.*s: %.*s\n", r >= 0 ? parser_set_name(ps, (unsigned)r) : "-",
                        (int)events[i].process_name.len, events[i].process_name.ptr ? events[i].process_name.ptr : "",
@@ -451,6 +509,9 @@ int main(int argc, char **argv)
             }
         }
     }
+
+    if (chk && fclose(chk) != 0)
+        die(check);
 
     /* per-family parse cost: (fields + parse) - fields, median of the rounds */
     {

@@ -1,6 +1,5 @@
 #include "engine/fields.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,20 +204,187 @@ void event_fields_from_syslog(struct event_fields *ef, const struct vigil_event 
         event_fields_add_str(ef, FID_EVENT_CODE, ev->event_code.ptr, ev->event_code.len);
 }
 
+/* The address parsers below are glibc's inet_pton4 / inet_pton6 rules, applied
+ * in place: a dotted quad is exactly four decimal octets, each 0..255 without
+ * a leading zero; IPv6 is 1..4 hex digits per group, at most one "::", an
+ * optional dotted quad for the last 32 bits.  They replaced a copy into a
+ * NUL-terminated buffer + inet_pton (the parsers call this once per address
+ * value); field_parse_ip keeps that version's answers byte for byte, including
+ * its C-string view of a value holding a NUL (tests/unit/test_template.c
+ * compares the two). */
+static bool ip4_parse(const char *s, const char *e, uint8_t dst[4])
+{
+    uint8_t tmp[4];
+    unsigned octets = 0, cur = 0;
+    bool saw_digit = false;
+    while (s < e) {
+        unsigned char ch = (unsigned char)*s++;
+        if (ch >= '0' && ch <= '9') {
+            unsigned nv = cur * 10 + (ch - '0');
+            if (saw_digit && cur == 0)
+                return false;           /* leading zero */
+            if (nv > 255)
+                return false;
+            cur = nv;
+            if (!saw_digit) {
+                if (++octets > 4)
+                    return false;
+                saw_digit = true;
+            }
+        } else if (ch == '.' && saw_digit) {
+            if (octets == 4)
+                return false;
+            tmp[octets - 1] = (uint8_t)cur;
+            cur = 0;
+            saw_digit = false;
+        } else {
+            return false;
+        }
+    }
+    if (octets < 4)
+        return false;                   /* a '.' after the fourth octet failed above */
+    tmp[3] = (uint8_t)cur;
+    memcpy(dst, tmp, 4);
+    return true;
+}
+
+#define HX(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 : \
+               (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : -1)
+#define HX4(c) HX(c), HX((c) + 1), HX((c) + 2), HX((c) + 3)
+#define HX16(c) HX4(c), HX4((c) + 4), HX4((c) + 8), HX4((c) + 12)
+static const int8_t hex_tab[256] = {HX16(0),   HX16(16),  HX16(32),  HX16(48),  HX16(64),  HX16(80),
+                                    HX16(96),  HX16(112), HX16(128), HX16(144), HX16(160), HX16(176),
+                                    HX16(192), HX16(208), HX16(224), HX16(240)};
+
+static inline int hex_value(unsigned char c) { return hex_tab[c]; }
+
+static bool ip6_parse(const char *src, const char *end, uint8_t dst[16])
+{
+    uint8_t tmp[16];
+    uint8_t *tp = memset(tmp, 0, sizeof tmp), *endp = tmp + 16, *colonp = NULL;
+    if (src == end)
+        return false;
+    if (*src == ':') {
+        ++src;
+        if (src == end || *src != ':')
+            return false;
+    }
+    const char *curtok = src;
+    unsigned xdigits = 0, val = 0;
+    while (src < end) {
+        unsigned char ch = (unsigned char)*src++;
+        int d = hex_value(ch);
+        if (d >= 0) {
+            if (xdigits == 4)
+                return false;
+            val = (val << 4) | (unsigned)d;
+            if (val > 0xffff)
+                return false;
+            ++xdigits;
+            continue;
+        }
+        if (ch == ':') {
+            curtok = src;
+            if (xdigits == 0) {
+                if (colonp)
+                    return false;
+                colonp = tp;
+                continue;
+            } else if (src == end) {
+                return false;
+            }
+            if (tp + 2 > endp)
+                return false;
+            *tp++ = (uint8_t)(val >> 8);
+            *tp++ = (uint8_t)val;
+            xdigits = 0;
+            val = 0;
+            continue;
+        }
+        if (ch == '.' && tp + 4 <= endp && ip4_parse(curtok, end, tp)) {
+            tp += 4;
+            xdigits = 0;
+            break;
+        }
+        return false;
+    }
+    if (xdigits > 0) {
+        if (tp + 2 > endp)
+            return false;
+        *tp++ = (uint8_t)(val >> 8);
+        *tp++ = (uint8_t)val;
+    }
+    if (colonp) {
+        if (tp == endp)
+            return false;
+        size_t n = (size_t)(tp - colonp);
+        memmove(endp - n, colonp, n);
+        memset(colonp, 0, (size_t)(endp - n - colonp));
+        tp = endp;
+    }
+    if (tp != endp)
+        return false;
+    memcpy(dst, tmp, 16);
+    return true;
+}
+
+/* One octet of a dotted quad at *pp (ip4_parse's rules); -1 when it is not one. */
+static inline int ip4_octet(const char **pp, const char *e)
+{
+    const char *p = *pp;
+    if (p >= e)
+        return -1;
+    unsigned v = (unsigned)(unsigned char)*p - '0';
+    if (v > 9)
+        return -1;
+    p++;
+    unsigned d;
+    if (p < e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+        if (v == 0)
+            return -1;   /* leading zero */
+        v = v * 10 + d;
+        p++;
+        if (p < e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+            v = v * 10 + d;
+            p++;
+            if (v > 255 || (p < e && (unsigned)(unsigned char)*p - '0' <= 9))
+                return -1;   /* a fourth digit is over 255 too */
+        }
+    }
+    *pp = p;
+    return (int)v;
+}
+
 bool field_parse_ip(const char *p, uint32_t len, struct vigil_ip *out)
 {
-    char buf[64];
-    if (len == 0 || len >= sizeof buf)
+    if (len == 0 || len >= 64)
         return false;
-    memcpy(buf, p, len);
-    buf[len] = '\0';
     memset(out, 0, sizeof *out);
-    if (memchr(buf, ':', len)) {
-        if (inet_pton(AF_INET6, buf, out->addr) != 1)
+    /* the common case, a dotted quad and nothing else: whatever it accepts,
+     * ip4_parse accepts with the same value; anything else takes the full path */
+    {
+        const char *q = p, *e = p + len;
+        int a = ip4_octet(&q, e), b, c, d;
+        if (a >= 0 && q < e && *q++ == '.' && (b = ip4_octet(&q, e)) >= 0 && q < e && *q++ == '.' &&
+            (c = ip4_octet(&q, e)) >= 0 && q < e && *q++ == '.' && (d = ip4_octet(&q, e)) >= 0 && q == e) {
+            out->family = 4;
+            out->addr[0] = (uint8_t)a;
+            out->addr[1] = (uint8_t)b;
+            out->addr[2] = (uint8_t)c;
+            out->addr[3] = (uint8_t)d;
+            return true;
+        }
+    }
+    /* the value as the C string it used to be copied into: up to a NUL;
+     * the family by a ':' anywhere in the len bytes */
+    const char *nul = memchr(p, '\0', len);
+    const char *e = nul ? nul : p + len;
+    if (memchr(p, ':', len)) {
+        if (!ip6_parse(p, e, out->addr))
             return false;
         out->family = 6;
     } else {
-        if (inet_pton(AF_INET, buf, out->addr) != 1)
+        if (!ip4_parse(p, e, out->addr))
             return false;
         out->family = 4;
     }

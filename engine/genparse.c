@@ -2,6 +2,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
 
 #define CLAIM_WINDOW 256    /* "CEF:" / "LEEF:" must start within this many bytes */
 #define JSON_DEPTH   16
@@ -22,7 +28,7 @@ static inline bool in_set(const uint8_t set[32], char ch)
     return set[c >> 3] & (1u << (c & 7));
 }
 
-static bool parse_i64(const char *p, uint32_t len, int64_t *out)
+static inline bool parse_i64(const char *p, uint32_t len, int64_t *out)
 {
     uint32_t k = 0;
     bool neg = false;
@@ -33,6 +39,16 @@ static bool parse_i64(const char *p, uint32_t len, int64_t *out)
     if (k == len)
         return false;
     uint64_t v = 0;
+    if (len - k <= 18) {   /* cannot overflow: no range checks */
+        for (; k < len; k++) {
+            unsigned d = (unsigned)(uint8_t)p[k] - '0';
+            if (d > 9)
+                return false;
+            v = v * 10 + d;
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return true;
+    }
     for (; k < len; k++) {
         if (!is_digit(p[k]))
             return false;
@@ -117,23 +133,68 @@ enum gp_vtype gp_vtype_for(const char *name)
 
 /* ---- key map ------------------------------------------------------------ */
 
-static uint32_t hash_bytes(const char *p, uint32_t n)
+static inline uint64_t ld64(const char *p)
 {
-    uint32_t h = 2166136261u;
-    for (uint32_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 16777619u;
-    return h;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline uint32_t ld32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint16_t ld16(const char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
 }
 
+/* Key hash from word loads (the first and last up-to-8 bytes and the length)
+ * rather than a byte loop: keys are short and differ there; keys that share
+ * both ends only cost a probe. */
+static inline uint32_t hash_bytes(const char *p, uint32_t n)
+{
+    uint64_t a, b;
+    if (n >= 8) {
+        a = ld64(p);
+        b = ld64(p + n - 8);
+    } else if (n >= 4) {
+        a = ld32(p);
+        b = ld32(p + n - 4);
+    } else if (n) {
+        a = (uint8_t)p[0] | (uint32_t)(uint8_t)p[n >> 1] << 8;
+        b = (uint8_t)p[n - 1];
+    } else {
+        a = b = 0;
+    }
+    uint64_t h = (a ^ (b << 29 | b >> 35) ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+/* a[0..n) == b[0..n): word compares, overlapping at the end. */
 static inline bool same_key(const char *a, const char *b, uint32_t n)
 {
-    for (uint32_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return false;
-    return true;
+    if (n >= 8) {
+        while (n > 8) {
+            if (ld64(a) != ld64(b))
+                return false;
+            a += 8;
+            b += 8;
+            n -= 8;
+        }
+        return ld64(a + n - 8) == ld64(b + n - 8);
+    }
+    if (n >= 4)
+        return ld32(a) == ld32(b) && ld32(a + n - 4) == ld32(b + n - 4);
+    if (n >= 2)
+        return ld16(a) == ld16(b) && ld16(a + n - 2) == ld16(b + n - 2);
+    return n == 0 || *a == *b;
 }
 
-static const struct gp_entry *map_find(const struct gp_map *m, const char *k, uint32_t kl)
+static inline const struct gp_entry *map_find(const struct gp_map *m, const char *k, uint32_t kl)
 {
     if (!m->nslots)
         return NULL;
@@ -271,6 +332,16 @@ void genparse_set_separators(struct genparse *g, const char *chars)
     memset(g->sep, 0, sizeof g->sep);
     for (const char *c = chars; *c; c++)
         g->sep[(uint8_t)*c >> 3] |= (uint8_t)(1u << ((uint8_t)*c & 7));
+    g->blank_seps = true;   /* separators are the blanks: vector scans find them */
+    memset(g->key_lo, 0, sizeof g->key_lo);
+    for (unsigned c = 0; c < 256; c++) {
+        if (c < 128 && is_keychar((char)c))
+            g->key_lo[c & 15] |= (uint8_t)(1u << (c >> 4));
+        g->kvc[c] = (uint8_t)((in_set(g->sep, (char)c) ? KVC_SEP : 0) | (c == '=' ? KVC_EQ : 0) |
+                              (is_keychar((char)c) ? KVC_KEY : 0));
+        if (in_set(g->sep, (char)c) != (c == ' ' || c == '\t'))
+            g->blank_seps = false;
+    }
 }
 
 /* ---- emitting values ---------------------------------------------------- */
@@ -422,43 +493,36 @@ static uint32_t unescape(char *d, const char *s, uint32_t n, enum unesc u)
     return o;
 }
 
-static bool fast_ipv4(const char *p, uint32_t len, struct vigil_ip *ip)
+/* event_fields_add_* (fields.c) inlined: the same limit and counting, no call.
+ * 1 when added. */
+static inline struct field_value *ef_slot(struct event_fields *ef, field_id id, uint8_t type)
 {
-    if (len < 7 || len > 15 || !is_digit(p[0]))
-        return false;
-    uint8_t a[4];
-    unsigned part = 0, v = 0, nd = 0;
-    for (uint32_t k = 0; k < len; k++) {
-        char c = p[k];
-        if (is_digit(c)) {
-            if (nd && v == 0)
-                return false;
-            v = v * 10 + (unsigned)(c - '0');
-            if (++nd > 3 || v > 255)
-                return false;
-        } else if (c == '.' && nd && part < 3) {
-            a[part++] = (uint8_t)v;
-            v = nd = 0;
-        } else {
-            return false;
-        }
+    if (ef->n >= ef->max) {
+        ef->dropped++;
+        return NULL;
     }
-    if (part != 3 || !nd)
-        return false;
-    a[3] = (uint8_t)v;
-    memset(ip, 0, sizeof *ip);
-    ip->family = 4;
-    memcpy(ip->addr, a, 4);
-    return true;
+    struct field_value *f = &ef->f[ef->n++];
+    f->id = id;
+    f->type = type;
+    return f;
 }
 
-static bool parse_ip(const char *p, uint32_t len, struct vigil_ip *ip)
+static inline int ef_add_str(struct event_fields *ef, field_id id, const char *p, uint32_t len)
 {
-    return fast_ipv4(p, len, ip) || field_parse_ip(p, len, ip);
+    struct field_value *f = ef_slot(ef, id, FIELD_STR);
+    if (!f)
+        return 0;
+    f->v.s.ptr = p;
+    f->v.s.len = len;
+    return 1;
 }
 
-static void add_value(struct emit_st *st, field_id fid, uint8_t vtype, bool lower, const char *v, uint32_t len,
-                      enum unesc u, int alt)
+static void add_value_slow(struct emit_st *st, field_id fid, uint8_t vtype, bool lower, const char *v,
+                           uint32_t len, enum unesc u, int alt);
+
+/* The common case inline: a plain value (no escapes, no lower-casing). */
+static inline void add_value(struct emit_st *st, field_id fid, uint8_t vtype, bool lower, const char *v, uint32_t len,
+                             enum unesc u, int alt)
 {
     struct event_fields *ef = st->ef;
     if (len == 0)
@@ -467,28 +531,67 @@ static void add_value(struct emit_st *st, field_id fid, uint8_t vtype, bool lowe
         ef->dropped++;
         return;
     }
-    int rc;
+    if (u != U_NONE || lower) {
+        add_value_slow(st, fid, vtype, lower, v, len, u, alt);
+        return;
+    }
+    if (vtype == GP_VINT) {
+        int64_t i;
+        if (parse_i64(v, len, &i)) {
+            struct field_value *f = ef_slot(ef, fid, FIELD_INT);
+            if (f) {
+                f->v.i = i;
+                st->added++;
+            }
+            return;
+        }
+    } else if (vtype == GP_VIP) {
+        struct vigil_ip ip;
+        if (field_parse_ip(v, len, &ip)) {
+            struct field_value *f = ef_slot(ef, fid, FIELD_IP);
+            if (f) {
+                f->v.ip = ip;
+                st->added++;
+            }
+            return;
+        }
+    }
+    if (vtype != GP_VSTR && alt >= 0)
+        fid = (field_id)alt;   /* did not convert: the fallback field takes the text */
+    st->added += ef_add_str(ef, fid, v, len);
+}
+
+/* Past add_value's checks: escapes or lower-casing (or both). */
+static void add_value_slow(struct emit_st *st, field_id fid, uint8_t vtype, bool lower, const char *v,
+                           uint32_t len, enum unesc u, int alt)
+{
+    struct event_fields *ef = st->ef;
     if (u == U_NONE && vtype == GP_VINT) {
         int64_t i;
         if (parse_i64(v, len, &i)) {
-            rc = event_fields_add_int(ef, fid, i);
-            st->added += rc == 0;
+            struct field_value *f = ef_slot(ef, fid, FIELD_INT);
+            if (f) {
+                f->v.i = i;
+                st->added++;
+            }
             return;
         }
     }
     if (u == U_NONE && vtype == GP_VIP) {
         struct vigil_ip ip;
-        if (parse_ip(v, len, &ip)) {
-            rc = event_fields_add_ip(ef, fid, &ip);
-            st->added += rc == 0;
+        if (field_parse_ip(v, len, &ip)) {
+            struct field_value *f = ef_slot(ef, fid, FIELD_IP);
+            if (f) {
+                f->v.ip = ip;
+                st->added++;
+            }
             return;
         }
     }
     if (vtype != GP_VSTR && alt >= 0)
         fid = (field_id)alt;   /* did not convert: the fallback field takes the text */
     if (u == U_NONE && !lower) {
-        rc = event_fields_add_str(ef, fid, v, len);
-        st->added += rc == 0;
+        st->added += ef_add_str(ef, fid, v, len);
         return;
     }
     if (ef->n >= ef->max) {   /* would be refused: do not spend arena on it */
@@ -504,12 +607,11 @@ static void add_value(struct emit_st *st, field_id fid, uint8_t vtype, bool lowe
             if (d[i] >= 'A' && d[i] <= 'Z')
                 d[i] = (char)(d[i] + 32);
     ef->arena_used -= len - n;   /* give back what unescaping saved (last allocation) */
-    rc = event_fields_add_str(ef, fid, d, n);
-    st->added += rc == 0;
+    st->added += ef_add_str(ef, fid, d, n);
 }
 
-static void emit(const struct genparse *g, struct emit_st *st, const char *k, uint32_t kl, const char *v,
-                 uint32_t vl, enum unesc u)
+static inline void emit(const struct genparse *g, struct emit_st *st, const char *k, uint32_t kl, const char *v,
+                        uint32_t vl, enum unesc u)
 {
     const struct gp_entry *m = map_find(&g->map, k, kl);
     if (m)
@@ -539,11 +641,15 @@ static const char *json_start(const char *msg, uint32_t len)
 
 bool genparse_claims(const struct genparse *g, const char *msg, uint32_t len)
 {
+    /* kv: a message without '=' has no pair; that test (one fast memchr)
+     * first, before the claim literal's */
+    if (g->format == GP_KV && !memchr(msg, '=', len))
+        return false;
     if (g->claim_len && !find_lit(msg, len, g->claim, g->claim_len))
         return false;
     switch (g->format) {
     case GP_KV:
-        return memchr(msg, '=', len) != NULL;
+        return true;
     case GP_CEF:
         return find_head(msg, len, "CEF:", 4) != NULL;
     case GP_LEEF:
@@ -556,26 +662,89 @@ bool genparse_claims(const struct genparse *g, const char *msg, uint32_t len)
 
 /* ---- kv ----------------------------------------------------------------- */
 
+/* First qc or backslash in [p, e), or e. */
+static inline const char *find_quote_or_bs(const char *p, const char *e, char qc)
+{
+#ifdef __SSE2__
+    const __m128i a = _mm_set1_epi8(qc), b = _mm_set1_epi8('\\');
+    for (; e - p >= 16; p += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, a), _mm_cmpeq_epi8(x, b)));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+#endif
+    while (p < e && *p != qc && *p != '\\')
+        p++;
+    return p;
+}
+
+/* The first byte at or after p that cannot be in a key, 16 bytes at a time
+ * (pshufb set test, g->key_lo); the caller's byte loop finishes the tail. */
+static inline const char *key_run_end(const struct genparse *g, const char *p, const char *e)
+{
+#ifdef __SSSE3__
+    const __m128i lo_t = _mm_loadu_si128((const __m128i *)g->key_lo);
+    const __m128i hi_t = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i low4 = _mm_set1_epi8(0x0f), zero = _mm_setzero_si128();
+    for (; e - p >= 16; p += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        __m128i lo = _mm_shuffle_epi8(lo_t, _mm_and_si128(x, low4));
+        __m128i hi = _mm_shuffle_epi8(hi_t, _mm_and_si128(_mm_srli_epi16(x, 4), low4));
+        unsigned out = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(lo, hi), zero));
+        if (out)
+            return p + __builtin_ctz(out);
+    }
+#else
+    (void)g;
+    (void)e;
+#endif
+    return p;
+}
+
+/* First blank (space, tab) in [p, e), or e. */
+static inline const char *find_blank_or_end(const char *p, const char *e)
+{
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t');
+    for (; e - p >= 16; p += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, sp), _mm_cmpeq_epi8(x, tab)));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+#endif
+    return p;   /* the caller's byte loop finishes the tail */
+}
+
 static int parse_kv(const struct genparse *g, const char *msg, uint32_t len, struct emit_st *st)
 {
     const char *p = msg, *e = msg + len;
+    const uint8_t *cl = g->kvc;
     unsigned pairs = 0;
     const char *prefix_end = NULL;
     while (p < e) {
-        while (p < e && in_set(g->sep, *p))
+        while (p < e && (cl[(uint8_t)*p] & KVC_SEP))
             p++;
         if (p >= e)
             break;
-        const char *t = p, *q = p;
-        while (q < e && !in_set(g->sep, *q) && *q != '=')
-            q++;
+        /* to the first separator or '=', noting where the key would start:
+         * after the last non-key byte (the key is the run of key bytes just
+         * before the '=') */
+        const char *t = p, *q = p, *k = p;
+        for (;;) {
+            if (g->blank_seps)
+                q = key_run_end(g, q, e);
+            while (q < e && (cl[(uint8_t)*q] & (KVC_KEY | KVC_SEP | KVC_EQ)) == KVC_KEY)
+                q++;
+            if (q >= e || (cl[(uint8_t)*q] & (KVC_SEP | KVC_EQ)))
+                break;
+            k = ++q;   /* a byte that cannot be in a key */
+        }
         if (q < e && *q == '=') {
-            const char *k = q;
-            while (k > t && is_keychar(k[-1]))
-                k--;
             if (k == q) {   /* "=..." with no key: skip the token */
                 p = q + 1;
-                while (p < e && !in_set(g->sep, *p))
+                while (p < e && !(cl[(uint8_t)*p] & KVC_SEP))
                     p++;
                 continue;
             }
@@ -586,8 +755,11 @@ static int parse_kv(const struct genparse *g, const char *msg, uint32_t len, str
             if (v < e && (*v == '"' || *v == '\'')) {
                 char qc = *v++;
                 const char *w = v;
-                while (w < e && *w != qc) {
-                    if (*w == '\\' && w + 1 < e) {
+                for (;;) {
+                    w = find_quote_or_bs(w, e, qc);
+                    if (w >= e || *w == qc)
+                        break;
+                    if (w + 1 < e) {   /* a backslash escapes the next byte */
                         u = U_KV;
                         w++;
                     }
@@ -596,8 +768,8 @@ static int parse_kv(const struct genparse *g, const char *msg, uint32_t len, str
                 ve = w;                   /* unterminated: to the end */
                 p = w < e ? w + 1 : e;
             } else {
-                const char *w = v;
-                while (w < e && !in_set(g->sep, *w))
+                const char *w = g->blank_seps ? find_blank_or_end(v, e) : v;
+                while (w < e && !(cl[(uint8_t)*w] & KVC_SEP))
                     w++;
                 ve = p = w;
             }

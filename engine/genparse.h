@@ -82,6 +82,8 @@ struct gp_map {
     unsigned nslots;    /* power of two */
 };
 
+enum { KVC_SEP = 1, KVC_EQ = 2, KVC_KEY = 4 };
+
 struct genparse {
     uint8_t format;              /* enum gp_format */
     struct gp_map map;
@@ -90,6 +92,9 @@ struct genparse {
     uint32_t claim_len;
     unsigned min_pairs;          /* kv: pairs needed to claim (default 2) */
     uint8_t sep[32];             /* kv: separator characters (default blank) */
+    uint8_t kvc[256];            /* kv: KVC_* bits per byte (separator, '=', key character) */
+    bool blank_seps;             /* kv: the separators are exactly space and tab */
+    uint8_t key_lo[16];          /* kv: key characters as a pshufb table (bit c >> 4 of key_lo[c & 15]) */
     bool has_prefix;             /* kv: keep the text before the first pair */
     field_id prefix_fid;
     unsigned max_fields;         /* values one message may add (0 = no limit but ef->max) */

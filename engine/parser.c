@@ -14,7 +14,11 @@
  *      stops at once when the bucket's first template matches) and the walkers
  *      of the matches run in id order.  Buckets of at most PS_DIRECT_MAX
  *      templates skip the scan and run the walkers in order: a walker accepts
- *      only messages its expression matches, so the answer is the same.
+ *      only messages its expression matches, so the answer is the same.  In
+ *      those buckets a template whose leading literal the body (blank runs
+ *      collapsed) does not start with is skipped, and templates sharing
+ *      leading steps with the one walked before resume from, or fail with,
+ *      its progress (tpl_walk_memo); neither changes the answer.
  *   5. Otherwise the generic parsers (kv, cef, leef, json) of the entry, in the
  *      same order, each after its cheap claim test.
  *   6. Otherwise the event keeps the program's default log source.
@@ -32,6 +36,9 @@
 #include <sys/stat.h>
 
 #include <yaml.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "engine/genparse.h"
 #include "engine/template.h"
@@ -70,6 +77,8 @@ struct ps_parser {
     unsigned n_progs;
     struct ps_const *consts;
     unsigned n_consts;
+    struct field_value *cvals;   /* the constants as field values, ready to copy into an event */
+    unsigned n_cvals;
     uint16_t logsource;
     bool has_ls;
     bool split_url;
@@ -77,10 +86,24 @@ struct ps_parser {
     unsigned line;
 };
 
+/* A template of a walker-only bucket, with its prefilter: the first bytes of
+ * its leading literal (tpl_literal_prefix), compared with the message's first
+ * bytes, blank runs collapsed, before the walker runs. */
+#define PS_PREFIX 16
+
+struct ps_cand {
+    const struct tpl *tpl;
+    unsigned pidx;
+    unsigned pre_len;              /* 0: starts with a field, no prefilter */
+    uint64_t pre[2], pre_mask[2];  /* the prefix bytes, and which of the 16 count */
+};
+
 struct ps_db {
     hs_database_t *db;
     unsigned *pidx;        /* Hyperscan id -> parser index */
     unsigned n;
+    struct ps_cand *cand;  /* walker-only bucket (db NULL): its templates in order */
+    uint8_t *shared;       /* n x n: tpl_shared_steps of templates k and j (capped at 255); NULL: none share */
 };
 
 /* An entry's templates, split by the first byte of the message body: a
@@ -129,12 +152,49 @@ struct parser_set {
 
 /* ---- small utilities ---------------------------------------------------- */
 
-static uint32_t hash_bytes(const char *p, uint32_t n)
+/* Hash of a program name for the exact-name table: the length and the first
+ * two and last two bytes (process names differ there; a collision only costs
+ * a probe). */
+static inline uint32_t prog_hash(const char *p, uint32_t n)
 {
-    uint32_t h = 2166136261u;
-    for (uint32_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    uint32_t a = (uint8_t)p[0], b = (uint8_t)p[n > 1], c = (uint8_t)p[n - 1], d = (uint8_t)p[n > 1 ? n - 2 : 0];
+    uint32_t h = (n * 0x9E3779B1u) ^ (a | b << 8 | c << 16 | d << 24);
+    h ^= h >> 16;   /* murmur3's finaliser */
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
     return h;
+}
+
+static inline bool same_bytes(const char *a, const char *b, uint32_t n)
+{
+    uint64_t x, y;
+    uint32_t u, v;
+    if (n >= 8) {
+        for (; n > 8; a += 8, b += 8, n -= 8) {
+            memcpy(&x, a, 8);
+            memcpy(&y, b, 8);
+            if (x != y)
+                return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v)
+            return false;
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return u == v;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
 }
 
 static bool valid_ident(const char *s)
@@ -160,6 +220,7 @@ static void parser_clear(struct ps_parser *p)
     for (unsigned i = 0; i < p->n_consts; i++)
         free(p->consts[i].s);
     free(p->consts);
+    free(p->cvals);
     memset(p, 0, sizeof *p);
 }
 
@@ -168,6 +229,8 @@ static void db_clear(struct ps_db *d)
     if (d->db)
         hs_free_database(d->db);
     free(d->pidx);
+    free(d->cand);
+    free(d->shared);
     memset(d, 0, sizeof *d);
 }
 
@@ -655,6 +718,27 @@ static int load_parser(struct pack_ld *ld, yaml_node_t *n)
     }
 
 done:
+    if (ld->errors == err0 && p.n_consts) {
+        /* constants as ready field values: finish() copies them in one go */
+        if (!(p.cvals = calloc(p.n_consts, sizeof *p.cvals)))
+            goto oom;
+        for (unsigned i = 0; i < p.n_consts; i++) {
+            const struct ps_const *c = &p.consts[i];
+            struct field_value *f = &p.cvals[p.n_cvals];
+            f->id = c->fid;
+            if (c->type == FIELD_INT) {
+                f->type = FIELD_INT;
+                f->v.i = c->i;
+            } else if (c->s) {
+                f->type = FIELD_STR;
+                f->v.s.ptr = c->s;
+                f->v.s.len = c->len;
+            } else {
+                continue;
+            }
+            p.n_cvals++;
+        }
+    }
     if (ld->errors != err0) {
         parser_clear(&p);
         return -1;
@@ -943,6 +1027,42 @@ static int build_db(struct hsdb_cache *cache, const char *key, const struct pars
     return rc;
 }
 
+/* A walker-only bucket: the templates in order, each with its literal-prefix
+ * prefilter, and which templates share leading steps (tpl_walk_memo). */
+static int direct_bucket(const struct parser_set *ps, struct ps_db *db, const unsigned *idx, unsigned n)
+{
+    db->pidx = malloc(n * sizeof *db->pidx);
+    db->cand = calloc(n, sizeof *db->cand);
+    if (!db->pidx || !db->cand)
+        return -1;
+    memcpy(db->pidx, idx, n * sizeof *db->pidx);
+    db->n = n;
+    bool any_shared = false;
+    for (unsigned k = 0; k < n; k++) {
+        struct ps_cand *c = &db->cand[k];
+        char pre[PS_PREFIX] = {0};
+        uint8_t mask[PS_PREFIX] = {0};
+        c->tpl = ps->p[idx[k]].tpl;
+        c->pidx = idx[k];
+        c->pre_len = tpl_literal_prefix(c->tpl, pre, PS_PREFIX);
+        memset(mask, 0xff, c->pre_len);
+        memcpy(c->pre, pre, sizeof c->pre);
+        memcpy(c->pre_mask, mask, sizeof c->pre_mask);
+        for (unsigned j = k + 1; j < n; j++)
+            any_shared |= tpl_shared_steps(c->tpl, ps->p[idx[j]].tpl) > 0;
+    }
+    if (any_shared) {
+        if (!(db->shared = malloc((size_t)n * n)))
+            return -1;
+        for (unsigned k = 0; k < n; k++)
+            for (unsigned j = 0; j < n; j++) {
+                unsigned sh = tpl_shared_steps(db->cand[k].tpl, db->cand[j].tpl);
+                db->shared[k * n + j] = (uint8_t)(sh > 255 ? 255 : sh);
+            }
+    }
+    return 0;
+}
+
 /* Splits the template list idx[0..n) (priority order) by first byte and
  * builds one database per distinct list. */
 static int build_buckets(struct hsdb_cache *cache, const char *key, const struct parser_set *ps,
@@ -980,12 +1100,10 @@ static int build_buckets(struct hsdb_cache *cache, const char *key, const struct
             continue;
         struct ps_db *db = &b->dbs[b->n_dbs++];
         if (len[c] <= PS_DIRECT_MAX) {   /* walkers only: no database */
-            if (!(db->pidx = malloc(len[c] * sizeof *db->pidx))) {
+            if (direct_bucket(ps, db, &lists[c * n], len[c]) != 0) {
                 diag_add(d, DIAG_ERROR, "", 0, key, "out of memory");
                 goto out;
             }
-            memcpy(db->pidx, &lists[c * n], len[c] * sizeof *db->pidx);
-            db->n = len[c];
         } else {
             char k2[PS_PROG_MAX + 32];
             snprintf(k2, sizeof k2, "%s#%02x", key, c);
@@ -1116,7 +1234,7 @@ static int build(struct parser_set *ps, struct hsdb_cache *cache, int *bad_parse
     for (unsigned g = 0; g < ps->n_prog; g++)
         n_exact += !ps->prog[g].prefix;
     ps->nslots = 16;
-    while (ps->nslots < n_exact * 2)
+    while (ps->nslots < n_exact * 4)   /* at most a quarter full: a miss ends after a probe or two */
         ps->nslots *= 2;
     ps->slot = calloc(ps->nslots, sizeof *ps->slot);
     ps->prefix = malloc((ps->n_prog + 1) * sizeof *ps->prefix);
@@ -1128,7 +1246,7 @@ static int build(struct parser_set *ps, struct hsdb_cache *cache, int *bad_parse
             ps->prefix[ps->n_prefix++] = g;
             continue;
         }
-        uint32_t h = hash_bytes(pg->name, pg->len);
+        uint32_t h = prog_hash(pg->name, pg->len);
         unsigned j = 0;
         while (ps->slot[(h + j) & (ps->nslots - 1)])
             j++;
@@ -1413,13 +1531,13 @@ static const struct ps_prog *lookup_prog(const struct parser_set *ps, const char
     if (!name || !len)
         return NULL;
     if (ps->nslots) {
-        uint32_t h = hash_bytes(name, len);
+        uint32_t h = prog_hash(name, len);
         for (unsigned j = 0; j < ps->nslots; j++) {
             int32_t s = ps->slot[(h + j) & (ps->nslots - 1)];
             if (!s)
                 break;
             const struct ps_prog *pg = &ps->prog[s - 1];
-            if (pg->len == len && !memcmp(pg->name, name, len))
+            if (pg->len == len && same_bytes(pg->name, name, len))
                 return pg;
         }
     }
@@ -1461,6 +1579,20 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     return c->stop_at_zero && id == 0;
 }
 
+/* event_fields_add_str inlined (the same limit and counting). */
+static inline void add_str(struct event_fields *ef, field_id id, const char *p, uint32_t len)
+{
+    if (ef->n >= ef->max) {
+        ef->dropped++;
+        return;
+    }
+    struct field_value *f = &ef->f[ef->n++];
+    f->id = id;
+    f->type = FIELD_STR;
+    f->v.s.ptr = p;
+    f->v.s.len = len;
+}
+
 static int finish(const struct parser_set *ps, unsigned pi, const struct ps_prog *pg, struct event_fields *ef,
                   uint16_t first)
 {
@@ -1475,18 +1607,24 @@ static int finish(const struct parser_set *ps, unsigned pi, const struct ps_prog
             const char *q = memchr(s, '?', len);
             uint32_t pl = q ? (uint32_t)(q - s) : len;
             if (pl)
-                event_fields_add_str(ef, ps->fid_url_path, s, pl);
+                add_str(ef, ps->fid_url_path, s, pl);
             if (q && len - pl > 1)
-                event_fields_add_str(ef, ps->fid_url_query, q + 1, len - pl - 1);
+                add_str(ef, ps->fid_url_query, q + 1, len - pl - 1);
             break;
         }
     }
-    for (unsigned i = 0; i < p->n_consts; i++) {
-        const struct ps_const *c = &p->consts[i];
-        if (c->type == FIELD_INT)
-            event_fields_add_int(ef, c->fid, c->i);
-        else if (c->s)
-            event_fields_add_str(ef, c->fid, c->s, c->len);
+    if (ef->n + p->n_cvals <= ef->max) {   /* the constants fit: one copy */
+        for (unsigned i = 0; i < p->n_cvals; i++)
+            ef->f[ef->n + i] = p->cvals[i];
+        ef->n = (uint16_t)(ef->n + p->n_cvals);
+    } else {
+        for (unsigned i = 0; i < p->n_cvals; i++) {
+            const struct field_value *c = &p->cvals[i];
+            if (c->type == FIELD_INT)
+                event_fields_add_int(ef, c->id, c->v.i);
+            else
+                event_fields_add_str(ef, c->id, c->v.s.ptr, c->v.s.len);
+        }
     }
     ef->parser = (int32_t)pi;
     ef->logsource = p->has_ls ? p->logsource : pg ? pg->default_ls : 0;
@@ -1494,6 +1632,44 @@ static int finish(const struct parser_set *ps, unsigned pi, const struct ps_prog
 }
 
 static inline bool blank(char c) { return c == ' ' || c == '\t'; }
+
+/* The first PS_PREFIX bytes of the body with every blank run collapsed to one
+ * ' ', zero-padded, as two words; returns how many bytes there are.  The
+ * candidates' literal prefixes are compared with it. */
+static unsigned norm_prefix(const char *m, uint32_t len, uint64_t out[2])
+{
+    char buf[PS_PREFIX] = {0};
+    unsigned n = 0;
+    uint32_t i = 0;
+    /* the usual case: no tab and no two blanks in a row in the first 16 bytes: a copy */
+    if (len >= PS_PREFIX) {
+#ifdef __SSE2__
+        __m128i x = _mm_loadu_si128((const __m128i *)m);
+        unsigned sp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')));
+        unsigned tab = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\t')));
+        bool plain = !tab && !(sp & (sp >> 1));
+#else
+        bool plain = true;
+        for (unsigned k = 0; k < PS_PREFIX; k++)
+            plain &= m[k] != '\t' && !(m[k] == ' ' && k + 1 < PS_PREFIX && m[k + 1] == ' ');
+#endif
+        if (plain) {
+            memcpy(out, m, 16);
+            return PS_PREFIX;
+        }
+    }
+    while (i < len && n < PS_PREFIX) {
+        if (blank(m[i])) {
+            buf[n++] = ' ';
+            while (i < len && blank(m[i]))
+                i++;
+        } else {
+            buf[n++] = m[i++];
+        }
+    }
+    memcpy(out, buf, 16);
+    return n;
+}
 
 int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct vigil_event *ev,
                      struct event_fields *ef)
@@ -1515,10 +1691,26 @@ int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct 
     const struct ps_db *db = (pg ? pg->tb : &ps->any)->by_byte[(uint8_t)m[0]];
 
     if (db && !db->db) {   /* small bucket: walkers in priority order */
+        uint64_t pre[2];
+        unsigned pre_len = UINT32_MAX;   /* computed for the first candidate with a prefix */
+        struct tpl_memo memo;   /* only memo.t is set up front */
+        struct tpl_memo *mp = db->shared ? &memo : NULL;
+        unsigned ref = 0;       /* the candidate memo.t belongs to */
+        memo.t = NULL;
         for (unsigned k = 0; k < db->n; k++) {
-            unsigned pi = db->pidx[k];
-            if (tpl_walk(ps->p[pi].tpl, m, len, ef) >= 0)
-                return finish(ps, pi, pg, ef, first);
+            const struct ps_cand *c = &db->cand[k];
+            if (c->pre_len) {
+                if (pre_len == UINT32_MAX)
+                    pre_len = norm_prefix(m, len, pre);
+                if (pre_len < c->pre_len || ((pre[0] ^ c->pre[0]) & c->pre_mask[0]) ||
+                    ((pre[1] ^ c->pre[1]) & c->pre_mask[1]))
+                    continue;   /* its leading literal is not there: the walker would refuse at once */
+            }
+            unsigned sh = mp && memo.t ? db->shared[ref * db->n + k] : 0;
+            if (tpl_walk_memo(c->tpl, m, len, ef, mp, sh) >= 0)
+                return finish(ps, c->pidx, pg, ef, first);
+            if (mp && memo.t == c->tpl)
+                ref = k;
         }
     } else if (db) {
         struct scan_ctx c = {.n = 0, .skip = UINT32_MAX, .stop_at_zero = true};

@@ -1,9 +1,20 @@
+#define _GNU_SOURCE   /* memrchr */
 #include "engine/template.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 /* ---- types ------------------------------------------------------------ */
 
@@ -42,11 +53,30 @@ static inline bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
 static inline bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
 static inline bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
+/* 2 and 4 digits at p (readable), a word at a time: every byte's high
+ * nibble is 3, and adding 6 does not carry it to 4. */
+static inline bool d2(const char *p)
+{
+    uint16_t x;
+    memcpy(&x, p, 2);
+    return (x & 0xF0F0) == 0x3030 && ((x + 0x0606) & 0xF0F0) == 0x3030;
+}
+static inline bool d4(const char *p)
+{
+    uint32_t x;
+    memcpy(&x, p, 4);
+    return (x & 0xF0F0F0F0u) == 0x30303030u && ((x + 0x06060606u) & 0xF0F0F0F0u) == 0x30303030u;
+}
+
 /* n digits exactly */
-static bool digits(const char *p, const char *e, size_t n)
+static inline bool digits(const char *p, const char *e, size_t n)
 {
     if ((size_t)(e - p) < n)
         return false;
+    if (n == 2)
+        return d2(p);
+    if (n == 4)
+        return d4(p);
     for (size_t i = 0; i < n; i++)
         if (!is_digit(p[i]))
             return false;
@@ -54,7 +84,7 @@ static bool digits(const char *p, const char *e, size_t n)
 }
 
 /* 1..max digits, greedy; returns count */
-static size_t digits_upto(const char *p, const char *e, size_t max)
+static inline size_t digits_upto(const char *p, const char *e, size_t max)
 {
     size_t n = 0;
     while (p + n < e && n < max && is_digit(p[n]))
@@ -154,13 +184,13 @@ static size_t sh_mac(const char *p, const char *e)
 }
 
 /* Mmm */
-static bool month3(const char *p, const char *e)
+static inline bool month3(const char *p, const char *e)
 {
     return e - p >= 3 && is_upper(p[0]) && is_lower(p[1]) && is_lower(p[2]);
 }
 
 /* hh:mm:ss */
-static bool hms(const char *p, const char *e)
+static inline bool hms(const char *p, const char *e)
 {
     return e - p >= 8 && digits(p, e, 2) && p[2] == ':' && digits(p + 3, e, 2) && p[5] == ':' &&
            digits(p + 6, e, 2);
@@ -222,26 +252,17 @@ static size_t sh_iso8601(const char *p, const char *e)
     return (size_t)(q - p);
 }
 
-/* d{1,2}/Mmm/dddd:hh:mm:ss [+-]dddd */
+/* d{1,2}/Mmm/dddd:hh:mm:ss [+-]dddd: after the day, exactly 24 bytes */
 static size_t sh_httpdate(const char *p, const char *e)
 {
-    const char *q = p;
-    size_t d = digits_upto(q, e, 2);
+    size_t d = digits_upto(p, e, 2);
     if (!d)
         return 0;
-    q += d;
-    if (q >= e || *q != '/' || !month3(q + 1, e))
+    const char *q = p + d;
+    if (e - q < 24 || q[0] != '/' || !month3(q + 1, e) || q[4] != '/' || !d4(q + 5) || q[9] != ':' ||
+        !hms(q + 10, e) || q[18] != ' ' || (q[19] != '+' && q[19] != '-') || !d4(q + 20))
         return 0;
-    q += 4;
-    if (e - q < 6 || *q != '/' || !digits(q + 1, e, 4) || q[5] != ':')
-        return 0;
-    q += 6;
-    if (!hms(q, e))
-        return 0;
-    q += 8;
-    if (e - q < 6 || q[0] != ' ' || (q[1] != '+' && q[1] != '-') || !digits(q + 2, e, 4))
-        return 0;
-    return (size_t)(q + 6 - p);
+    return d + 24;
 }
 
 /* Www Mmm +d{1,2} hh:mm:ss(.d+)? dddd   (Apache error log, vsftpd) */
@@ -398,28 +419,121 @@ static void spec_to_set(const char *spec, uint8_t set[32])
             set[c >> 3] |= (uint8_t)(1u << (c & 7));
 }
 
+/* The member and first-character sets of a W_CHARSET type. */
+static void type_sets(unsigned ti, uint8_t set[32], uint8_t first[32])
+{
+    const struct type_def *td = &types[ti];
+    if (!strcmp(td->name, "NOTSPACE")) {
+        memset(set, 0xff, 32);
+        const char ws[] = {' ', '\t', '\n', '\v', '\f', '\r'};
+        for (unsigned k = 0; k < sizeof ws; k++)
+            set[(uint8_t)ws[k] >> 3] &= (uint8_t)~(1u << (ws[k] & 7));
+        memcpy(first, set, 32);
+    } else {
+        spec_to_set(td->chars, set);
+        spec_to_set(td->first ? td->first : td->chars, first);
+    }
+}
+
+/* The same sets as one table for the walker: bit type_cls[ti] of
+ * char_class[c] says c is a member of type ti's set, bit type_cls_first[ti]
+ * that it may start a value.  One load and test per byte instead of a bit-set
+ * lookup.  Built once, before the first template compiles (tpl_walk needs a
+ * compiled template, so it never reads the table unbuilt). */
+static uint32_t char_class[256];
+static uint32_t type_cls[N_TYPES], type_cls_first[N_TYPES];
+/* Sets of ASCII characters, for a 16-byte vector test (SSSE3 pshufb): c is a
+ * member when bit (c >> 4) of type_lo[ti][c & 15] is set.  All-zero for the
+ * sets that hold non-ASCII bytes (NOTSPACE, which has its own vector scan). */
+static uint8_t type_lo[N_TYPES][16];
+static bool type_ascii[N_TYPES];
+static pthread_once_t class_once = PTHREAD_ONCE_INIT;
+
+static void class_init(void)
+{
+    unsigned bit = 0;
+    for (unsigned ti = 0; ti < N_TYPES; ti++) {
+        if (types[ti].walk != W_CHARSET)
+            continue;
+        if (bit + 2 > 32)
+            abort();   /* more W_CHARSET types than the table has bits: widen char_class */
+        uint8_t set[32], first[32];
+        type_sets(ti, set, first);
+        type_cls[ti] = 1u << bit++;
+        type_cls_first[ti] = 1u << bit++;
+        type_ascii[ti] = true;
+        for (unsigned c = 0; c < 256; c++) {
+            if (set[c >> 3] & (1u << (c & 7))) {
+                char_class[c] |= type_cls[ti];
+                if (c < 128)
+                    type_lo[ti][c & 15] |= (uint8_t)(1u << (c >> 4));
+                else
+                    type_ascii[ti] = false;
+            }
+            if (first[c >> 3] & (1u << (c & 7)))
+                char_class[c] |= type_cls_first[ti];
+        }
+        if (!type_ascii[ti])
+            memset(type_lo[ti], 0, 16);
+    }
+}
+
 /* ---- compiled form ----------------------------------------------------- */
 
 enum { S_LIT = 1, S_FIELD };
 
+/* Step flags, computed once at compile time so the walker does not re-derive
+ * them per message. */
+enum {
+    SF_BACKOFF = 1,       /* W_CHARSET: the next literal starts with a member: it may start inside the run */
+    SF_IPTAIL = 2,        /* W_CHARSET address type right before the open tail: longest address prefix */
+    SF_CANFAIL = 4,       /* emit refuses a value that is not an address (captured V_IP, no fallback) */
+    SF_OPEN_TAIL = 8,     /* a field followed directly by the final DATA/GREEDYDATA */
+    SF_TRAIL_BLANK = 16,  /* S_LIT: ends with a blank */
+    SF_WS_BACK = 32,      /* S_LIT: ends with a blank and a DATA/GREEDYDATA follows (it may start inside the run) */
+    SF_TRIM = 64,         /* field: DATA/GREEDYDATA value, trimmed of blanks */
+};
+
+/* What the walker does for a step: one dispatch per step. */
+enum {
+    OP_LIT = 1,       /* literal holding blanks: plain compare, lit_at when a blank run could explain a mismatch */
+    OP_LIT_EXACT,     /* literal without blanks: plain compare */
+    OP_LIT_SP,        /* the literal " " */
+    OP_DATA,          /* W_DATA */
+    OP_GREEDY,        /* W_GREEDY */
+    OP_NOTSPACE,      /* W_CHARSET NOTSPACE: vector scan for the first white-space byte */
+    OP_SETVEC,        /* W_CHARSET of ASCII characters: vector set test (type_lo) */
+    OP_SET,           /* other W_CHARSET */
+    OP_SHAPE,         /* W_SHAPE */
+    OP_QUOTED,        /* W_QUOTED */
+    OP_INT,           /* INT, PORT, POSINT captured as an integer: shape and value in one pass */
+};
+
 struct tpl_step {
+    uint8_t op;            /* OP_* */
     uint8_t kind;
     uint8_t type;          /* index into types[] */
     uint8_t mod;
     uint8_t capture;
     uint8_t has_alt;       /* fallback field for values that do not convert */
+    uint8_t vkind;         /* value kind after the conversion (enum val_kind) */
+    uint8_t flags;         /* SF_* */
     field_id fid;
     field_id alt;
     uint32_t off, len;     /* S_LIT: text in t->lit (blank runs collapsed to one ' ') */
-    uint8_t set[32];       /* W_CHARSET: members */
-    uint8_t first[32];     /* W_CHARSET: allowed first characters */
+    uint64_t lv, lm;       /* S_LIT: its first min(len, 8) bytes as a word, and their mask */
+    uint32_t noff, nlen;   /* S_FIELD: the next step's literal (nlen 0: none follows; it is step i + 1) */
+    uint32_t cls, cls_first;   /* W_CHARSET: bits in char_class[] (members, first characters) */
+    shape_fn shape;        /* W_SHAPE */
 };
 
 struct tpl {
     unsigned n;
     unsigned captures;
+    bool open_end;         /* ends with DATA/GREEDYDATA: the rest of the message is taken */
     struct tpl_step *s;
     char *lit;
+    uint8_t *seg;          /* per byte of lit: length of the blank-free run starting there (max 255), 0 = blank */
     char *regex;
 };
 
@@ -439,7 +553,10 @@ void tpl_first_bytes(const struct tpl *t, uint8_t set[32])
     const char *spec = NULL;
     switch (td->walk) {
     case W_CHARSET:
-        memcpy(set, s->first, 32);
+        {
+            uint8_t members[32];
+            type_sets(s->type, members, set);
+        }
         return;
     case W_QUOTED:
         spec = "\"'";
@@ -472,6 +589,7 @@ void tpl_free(struct tpl *t)
         return;
     free(t->s);
     free(t->lit);
+    free(t->seg);
     free(t->regex);
     free(t);
 }
@@ -536,12 +654,93 @@ static bool valid_field_char(char c)
            c == '@';
 }
 
+/* Derived step data: literal runs, next literals, flags, value kinds. */
+static void finalize(struct tpl *t)
+{
+    const struct tpl_step *ls = &t->s[t->n - 1];
+    t->open_end = ls->kind == S_FIELD && (types[ls->type].walk == W_DATA || types[ls->type].walk == W_GREEDY);
+    for (unsigned i = 0; i < t->n; i++) {
+        struct tpl_step *s = &t->s[i];
+        if (s->kind == S_LIT) {
+            const char *l = t->lit + s->off;
+            const struct tpl_step *nx = i + 1 < t->n ? &t->s[i + 1] : NULL;
+            s->flags = 0;
+            if (l[s->len - 1] == ' ') {
+                s->flags |= SF_TRAIL_BLANK;
+                if (nx && (types[nx->type].walk == W_DATA || types[nx->type].walk == W_GREEDY))
+                    s->flags |= SF_WS_BACK;
+            }
+            s->op = s->len == 1 && l[0] == ' ' ? OP_LIT_SP : memchr(l, ' ', s->len) ? OP_LIT : OP_LIT_EXACT;
+            uint8_t v[8] = {0}, mk[8] = {0};
+            uint32_t w = s->len < 8 ? s->len : 8;
+            memcpy(v, l, w);
+            memset(mk, 0xff, w);
+            memcpy(&s->lv, v, 8);   /* as the message's bytes load: compared with ld64 */
+            memcpy(&s->lm, mk, 8);
+            for (uint32_t k = s->len; k-- > 0;) {
+                uint32_t r = 0;
+                if (t->lit[s->off + k] != ' ')
+                    r = 1 + (k + 1 < s->len ? t->seg[s->off + k + 1] : 0);
+                t->seg[s->off + k] = (uint8_t)(r > 255 ? 255 : r);
+            }
+            continue;
+        }
+        const struct type_def *td = &types[s->type];
+        const struct tpl_step *nx = i + 1 < t->n && t->s[i + 1].kind == S_LIT ? &t->s[i + 1] : NULL;
+        s->shape = td->shape;
+        s->noff = nx ? nx->off : 0;
+        s->nlen = nx ? nx->len : 0;
+        s->vkind = td->val;
+        if (s->mod == MOD_INT)
+            s->vkind = V_INT;
+        else if (s->mod == MOD_IP)
+            s->vkind = V_IPORHOST;   /* address when it parses, else string */
+        else if (s->mod == MOD_STR)
+            s->vkind = V_STR;
+        s->flags = 0;
+        if (!nx && i + 1 < t->n)
+            s->flags |= SF_OPEN_TAIL;
+        if (s->capture && s->vkind == V_IP && !s->has_alt)
+            s->flags |= SF_CANFAIL;
+        switch (td->walk) {
+        case W_DATA:
+            s->op = OP_DATA;
+            s->flags |= SF_TRIM;
+            break;
+        case W_GREEDY:
+            s->op = OP_GREEDY;
+            s->flags |= SF_TRIM;
+            break;
+        case W_SHAPE:
+            s->op = s->capture && s->vkind == V_INT && (td->shape == sh_int || td->shape == sh_posint) ? OP_INT
+                                                                                                      : OP_SHAPE;
+            break;
+        case W_QUOTED:
+            s->op = OP_QUOTED;
+            break;
+        default:
+            s->op = !strcmp(td->name, "NOTSPACE") ? OP_NOTSPACE : type_ascii[s->type] ? OP_SETVEC : OP_SET;
+            break;
+        }
+        if (td->walk == W_CHARSET) {
+            s->cls = type_cls[s->type];
+            s->cls_first = type_cls_first[s->type];
+            uint8_t c0 = nx ? (uint8_t)t->lit[nx->off] : 0;
+            if (nx && nx->len && c0 != ' ' && (char_class[c0] & s->cls))
+                s->flags |= SF_BACKOFF;
+            if (!nx && i + 1 < t->n && td->val == V_IP)
+                s->flags |= SF_IPTAIL;
+        }
+    }
+}
+
 int tpl_compile(const char *src, struct field_registry *reg, unsigned max_fields, struct tpl **out,
                 struct tpl_error *err)
 {
     *out = NULL;
     err->column = 0;
     err->msg[0] = '\0';
+    pthread_once(&class_once, class_init);
     if (!src)
         return fail(err, 0, "empty template%s", NULL);
     size_t srclen = strlen(src);
@@ -712,18 +911,6 @@ int tpl_compile(const char *src, struct field_registry *reg, unsigned max_fields
             }
         }
         const struct type_def *td = &types[ti];
-        if (td->walk == W_CHARSET) {
-            if (!strcmp(td->name, "NOTSPACE")) {
-                memset(s->set, 0xff, 32);
-                const char ws[] = {' ', '\t', '\n', '\v', '\f', '\r'};
-                for (unsigned k = 0; k < sizeof ws; k++)
-                    s->set[(uint8_t)ws[k] >> 3] &= (uint8_t)~(1u << (ws[k] & 7));
-                memcpy(s->first, s->set, 32);
-            } else {
-                spec_to_set(td->chars, s->set);
-                spec_to_set(td->first ? td->first : td->chars, s->first);
-            }
-        }
         if (td->walk != W_DATA && td->walk != W_GREEDY)
             n_fixed++;
         /* an open end (DATA/GREEDYDATA last) needs no regex: it matches anything */
@@ -755,16 +942,21 @@ int tpl_compile(const char *src, struct field_registry *reg, unsigned max_fields
     if (!lit.p)
         sb_put(&lit, "", 0);
     t->n = n;
-    t->s = steps;    /* not shrunk: a few spare steps cost less than a realloc path */
+    {
+        struct tpl_step *shrunk = realloc(steps, n * sizeof *steps);
+        t->s = shrunk ? shrunk : steps;
+    }
     steps = NULL;
     t->lit = lit.p ? lit.p : calloc(1, 1);
     lit.p = NULL;
     t->regex = rx.p;
     rx.p = NULL;
-    if (!t->lit) {
+    t->seg = malloc(lit.n ? lit.n : 1);
+    if (!t->lit || !t->seg) {
         fail(err, 0, "out of memory%s", NULL);
         goto out;
     }
+    finalize(t);
     *out = t;
     t = NULL;
     rc = 0;
@@ -778,64 +970,277 @@ out:
 
 /* ---- walker ------------------------------------------------------------ */
 
-/* Matches literal l[0..ln) at p; a ' ' in l matches one or more blanks.
- * Returns the end, or NULL.  *trail gets the start of the final blank run
- * when the literal ends with one. */
-static const char *lit_at(const char *p, const char *e, const char *l, uint32_t ln, const char **trail)
+static inline uint64_t ld64(const char *p)
 {
-    for (uint32_t k = 0; k < ln; k++) {
-        if (l[k] == ' ') {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline uint32_t ld32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint16_t ld16(const char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+/* Index of the first differing byte of two words loaded from memory, x = their xor (non-zero). */
+static inline unsigned first_diff(uint64_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (unsigned)__builtin_clzll(x) >> 3;
+#else
+    return (unsigned)__builtin_ctzll(x) >> 3;
+#endif
+}
+
+/* a[0..n) == b[0..n), both readable for n bytes; word compares, overlapping at the end. */
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        while (n > 8) {
+            if (ld64(a) != ld64(b))
+                return false;
+            a += 8;
+            b += 8;
+            n -= 8;
+        }
+        return ld64(a + n - 8) == ld64(b + n - 8);
+    }
+    if (n >= 4)
+        return ld32(a) == ld32(b) && ld32(a + n - 4) == ld32(b + n - 4);
+    if (n >= 2)
+        return ld16(a) == ld16(b) && ld16(a + n - 2) == ld16(b + n - 2);
+    return n == 0 || *a == *b;
+}
+
+#ifdef __AVX2__
+/* The rest of a long scan (URLs, user agents), 32 bytes a step; out of line
+ * so the walker itself stays free of 256-bit registers (and of the
+ * vzeroupper they would put before each of its calls). */
+static __attribute__((noinline)) const char *find_byte_long(const char *p, const char *e, char c)
+{
+    const __m256i v = _mm256_set1_epi8(c);
+    for (; e - p >= 32; p += 32) {
+        unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)p), v));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    for (; p < e; p++)
+        if (*p == c)
+            return p;
+    return NULL;
+}
+
+static __attribute__((noinline)) const char *notspace_end_long(const char *p, const char *e)
+{
+    const __m256i sp = _mm256_set1_epi8(' '), nine = _mm256_set1_epi8(9), four = _mm256_set1_epi8(4);
+    for (; e - p >= 32; p += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)p);
+        __m256i d = _mm256_sub_epi8(x, nine);   /* \t \n \v \f \r: 0..4 */
+        unsigned m = (unsigned)_mm256_movemask_epi8(
+            _mm256_or_si256(_mm256_cmpeq_epi8(x, sp), _mm256_cmpeq_epi8(_mm256_min_epu8(d, four), d)));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    while (p < e && *p != ' ' && !(*p >= '\t' && *p <= '\r'))
+        p++;
+    return p;
+}
+#endif
+
+/* First c in [p, e), or NULL. */
+static inline const char *find_byte(const char *p, const char *e, char c)
+{
+#ifdef __SSE2__
+    const __m128i v = _mm_set1_epi8(c);
+    for (; e - p >= 16; p += 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), v));
+        if (m)
+            return p + __builtin_ctz(m);
+#ifdef __AVX2__
+        if (e - p >= 48)
+            return find_byte_long(p + 16, e, c);
+#endif
+    }
+#endif
+    for (; p < e; p++)
+        if (*p == c)
+            return p;
+    return NULL;
+}
+
+/* First blank (space, tab) in [p, e), or NULL. */
+static inline const char *find_blank(const char *p, const char *e)
+{
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t');
+    for (; e - p >= 16; p += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, sp), _mm_cmpeq_epi8(x, tab)));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+#endif
+    for (; p < e; p++)
+        if (is_blank(*p))
+            return p;
+    return NULL;
+}
+
+/* End of the run of non-white-space bytes (NOTSPACE) starting at p. */
+static inline const char *notspace_end(const char *p, const char *e)
+{
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(' '), nine = _mm_set1_epi8(9), four = _mm_set1_epi8(4);
+    for (; e - p >= 16; p += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        __m128i d = _mm_sub_epi8(x, nine);   /* \t \n \v \f \r: 0..4 */
+        __m128i ws = _mm_or_si128(_mm_cmpeq_epi8(x, sp), _mm_cmpeq_epi8(_mm_min_epu8(d, four), d));
+        unsigned m = (unsigned)_mm_movemask_epi8(ws);
+        if (m)
+            return p + __builtin_ctz(m);
+#ifdef __AVX2__
+        if (e - p >= 48)
+            return notspace_end_long(p + 16, e);
+#endif
+    }
+#endif
+    while (p < e && *p != ' ' && !(*p >= '\t' && *p <= '\r'))
+        p++;
+    return p;
+}
+
+/* End of the run of members of ASCII set ti starting at p. */
+static inline const char *set_end(unsigned ti, uint32_t cls, const char *p, const char *e)
+{
+#ifdef __SSSE3__
+    const __m128i lo_t = _mm_loadu_si128((const __m128i *)type_lo[ti]);
+    const __m128i hi_t = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i low4 = _mm_set1_epi8(0x0f), zero = _mm_setzero_si128();
+    for (; e - p >= 16; p += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)p);
+        __m128i lo = _mm_shuffle_epi8(lo_t, _mm_and_si128(x, low4));
+        __m128i hi = _mm_shuffle_epi8(hi_t, _mm_and_si128(_mm_srli_epi16(x, 4), low4));
+        unsigned out = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(lo, hi), zero));
+        if (out)
+            return p + __builtin_ctz(out);
+    }
+#else
+    (void)ti;
+#endif
+    while (p < e && (char_class[(uint8_t)*p] & cls))
+        p++;
+    return p;
+}
+
+/* Matches literal step l at p, blank by blank: a ' ' of the literal matches
+ * one or more blanks.  Returns the end, or NULL.  *trail gets the start of the
+ * last blank run matched.  Blank-free runs are compared a word at a time
+ * (t->seg gives their lengths). */
+static const char *lit_at(const struct tpl *t, const struct tpl_step *l, const char *p, const char *e,
+                          const char **trail)
+{
+    const char *lt = t->lit + l->off;
+    const uint8_t *sg = t->seg + l->off;
+    uint32_t k = 0, ln = l->len;
+    while (k < ln) {
+        uint32_t r = sg[k];
+        if (r == 0) {
             if (p >= e || !is_blank(*p))
                 return NULL;
             if (trail)
                 *trail = p;
+            p++;
             while (p < e && is_blank(*p))
                 p++;
+            k++;
         } else {
-            if (p >= e || *p != l[k])
+            if ((size_t)(e - p) < r || !bytes_eq(p, lt + k, r))
                 return NULL;
-            p++;
+            p += r;
+            k += r;
         }
     }
     return p;
 }
 
-/* First q in [from, e) where the literal matches. */
-static const char *lit_find(const char *from, const char *e, const char *l, uint32_t ln)
+/* lit_at, faster: the literal is first compared as plain bytes (each of its
+ * blanks one space of the message).  When that matches, lit_at matches too,
+ * with the same end once the blanks after a final blank are skipped.  When
+ * it does not, lit_at can only match if the first differing byte of the
+ * message is a blank (a tab, or a second blank where the literal has one);
+ * only then does lit_at run. */
+static inline const char *lit_match(const struct tpl *t, const struct tpl_step *l, const char *p, const char *e,
+                                    const char **trail)
 {
-    if (!ln)
-        return from;
+    size_t avail = (size_t)(e - p);
+    if (avail < l->len)
+        return NULL;   /* every byte of the literal needs one of the message */
+    if (avail >= 8) {
+        uint64_t x = (ld64(p) ^ l->lv) & l->lm;
+        if (!x && (l->len <= 8 || bytes_eq(p + 8, t->lit + l->off + 8, l->len - 8)))
+            goto exact;
+        if (l->op == OP_LIT_EXACT || (x && !is_blank(p[first_diff(x)])))
+            return NULL;
+    } else {
+        if (bytes_eq(p, t->lit + l->off, l->len))
+            goto exact;
+        if (l->op == OP_LIT_EXACT)
+            return NULL;
+    }
+    return lit_at(t, l, p, e, trail);
+exact:
+    p += l->len;
+    if (l->flags & SF_TRAIL_BLANK) {
+        if (trail)
+            *trail = p - 1;   /* a non-blank precedes the literal's final blank */
+        while (p < e && is_blank(*p))
+            p++;
+    }
+    return p;
+}
+
+/* First q in [from, e) where literal step l matches. */
+static const char *lit_find(const struct tpl *t, const struct tpl_step *l, const char *from, const char *e)
+{
+    char c0 = t->lit[l->off];
     for (const char *q = from; q < e; q++) {
-        if (l[0] == ' ') {
+        q = c0 == ' ' ? find_blank(q, e) : find_byte(q, e, c0);
+        if (!q)
+            return NULL;
+        if (lit_match(t, l, q, e, NULL))
+            return q;
+    }
+    return NULL;
+}
+
+/* Last q in [from, e) where literal step l matches. */
+static const char *lit_rfind(const struct tpl *t, const struct tpl_step *l, const char *from, const char *e)
+{
+    char c0 = t->lit[l->off];
+    for (const char *q = e; q > from;) {
+        if (c0 == ' ') {
+            q--;
             if (!is_blank(*q))
                 continue;
         } else {
-            q = memchr(q, l[0], (size_t)(e - q));
+            q = memrchr(from, c0, (size_t)(q - from));
             if (!q)
                 return NULL;
         }
-        if (lit_at(q, e, l, ln, NULL))
+        if (lit_match(t, l, q, e, NULL))
             return q;
     }
     return NULL;
 }
 
-/* Last q in [from, e) where the literal matches. */
-static const char *lit_rfind(const char *from, const char *e, const char *l, uint32_t ln)
-{
-    if (!ln)
-        return e;
-    for (const char *q = e; q > from;) {
-        q--;
-        if (l[0] == ' ' ? !is_blank(*q) : *q != l[0])
-            continue;
-        if (lit_at(q, e, l, ln, NULL))
-            return q;
-    }
-    return NULL;
-}
-
-static bool parse_i64(const char *p, uint32_t len, int64_t *out)
+static inline bool parse_i64(const char *p, uint32_t len, int64_t *out)
 {
     uint32_t k = 0;
     bool neg = false;
@@ -846,6 +1251,16 @@ static bool parse_i64(const char *p, uint32_t len, int64_t *out)
     if (k == len)
         return false;
     uint64_t v = 0;
+    if (len - k <= 18) {   /* cannot overflow: no range checks */
+        for (; k < len; k++) {
+            unsigned d = (unsigned)(uint8_t)p[k] - '0';
+            if (d > 9)
+                return false;
+            v = v * 10 + d;
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return true;
+    }
     for (; k < len; k++) {
         if (!is_digit(p[k]))
             return false;
@@ -866,159 +1281,271 @@ static bool parse_i64(const char *p, uint32_t len, int64_t *out)
     return true;
 }
 
-/* Dotted IPv4 without the copy field_parse_ip makes; anything else goes to it. */
-static bool parse_ip(const char *p, uint32_t len, struct vigil_ip *ip)
+/* event_fields_add_* (fields.c) inlined: the same limit and counting, no call. */
+static inline int ef_add_str(struct event_fields *ef, field_id id, const char *p, uint32_t len)
 {
-    if (len >= 7 && len <= 15 && is_digit(p[0])) {
-        uint8_t a[4];
-        unsigned part = 0, v = 0, nd = 0;
-        uint32_t k;
-        for (k = 0; k < len; k++) {
-            char c = p[k];
-            if (is_digit(c)) {
-                if (nd && v == 0)
-                    break;          /* leading zero: let inet_pton decide */
-                v = v * 10 + (unsigned)(c - '0');
-                if (++nd > 3 || v > 255)
-                    break;
-            } else if (c == '.' && nd && part < 3) {
-                a[part++] = (uint8_t)v;
-                v = nd = 0;
-            } else {
-                break;
-            }
-        }
-        if (k == len && part == 3 && nd) {
-            a[3] = (uint8_t)v;
-            memset(ip, 0, sizeof *ip);
-            ip->family = 4;
-            memcpy(ip->addr, a, 4);
-            return true;
-        }
+    if (ef->n >= ef->max) {
+        ef->dropped++;
+        return 0;
     }
-    return field_parse_ip(p, len, ip);
+    struct field_value *f = &ef->f[ef->n++];
+    f->id = id;
+    f->type = FIELD_STR;
+    f->v.s.ptr = p;
+    f->v.s.len = len;
+    return 1;
+}
+
+static inline int ef_add_int(struct event_fields *ef, field_id id, int64_t v)
+{
+    if (ef->n >= ef->max) {
+        ef->dropped++;
+        return 0;
+    }
+    struct field_value *f = &ef->f[ef->n++];
+    f->id = id;
+    f->type = FIELD_INT;
+    f->v.i = v;
+    return 1;
+}
+
+static inline int ef_add_ip(struct event_fields *ef, field_id id, const struct vigil_ip *ip)
+{
+    if (ef->n >= ef->max) {
+        ef->dropped++;
+        return 0;
+    }
+    struct field_value *f = &ef->f[ef->n++];
+    f->id = id;
+    f->type = FIELD_IP;
+    f->v.ip = *ip;
+    return 1;
 }
 
 /* Adds one captured value.  -1 only when the walk must fail (IP that is not one). */
-static int emit(const struct tpl_step *s, const char *p, uint32_t len, struct event_fields *ef, int *added)
+static inline int emit(const struct tpl_step *s, const char *p, uint32_t len, struct event_fields *ef, int *added)
 {
     if (!s->capture || len == 0 || (len == 1 && p[0] == '-'))
         return 0;
-    unsigned kind = types[s->type].val;
-    if (s->mod == MOD_INT)
-        kind = V_INT;
-    else if (s->mod == MOD_IP)
-        kind = V_IPORHOST;   /* address when it parses, else string */
-    else if (s->mod == MOD_STR)
-        kind = V_STR;
-    int64_t v;
-    struct vigil_ip ip;
     field_id sid = s->fid;   /* where a string goes */
-    switch (kind) {
-    case V_INT:
+    switch (s->vkind) {
+    case V_INT: {
+        int64_t v;
         if (parse_i64(p, len, &v)) {
-            *added += event_fields_add_int(ef, s->fid, v) == 0;
+            *added += ef_add_int(ef, s->fid, v);
             return 0;
         }
         if (s->has_alt)
             sid = s->alt;
         break;
+    }
     case V_IP:
-    case V_IPORHOST:
-        if (parse_ip(p, len, &ip)) {
-            *added += event_fields_add_ip(ef, s->fid, &ip) == 0;
+    case V_IPORHOST: {
+        struct vigil_ip ip;
+        if (field_parse_ip(p, len, &ip)) {
+            *added += ef_add_ip(ef, s->fid, &ip);
             return 0;
         }
         if (s->has_alt)
             sid = s->alt;
-        else if (kind == V_IP)
+        else if (s->vkind == V_IP)
             return -1;
         break;
+    }
     default:
         break;
     }
-    *added += event_fields_add_str(ef, sid, p, len) == 0;
+    *added += ef_add_str(ef, sid, p, len);
     return 0;
 }
 
-int tpl_walk(const struct tpl *t, const char *msg, uint32_t len, struct event_fields *ef)
+unsigned tpl_literal_prefix(const struct tpl *t, char *buf, unsigned cap)
+{
+    const struct tpl_step *s = &t->s[0];
+    if (s->kind != S_LIT)
+        return 0;
+    unsigned n = s->len < cap ? s->len : cap;
+    memcpy(buf, t->lit + s->off, n);
+    return n;
+}
+
+unsigned tpl_shared_steps(const struct tpl *a, const struct tpl *b)
+{
+    if (!a || !b)
+        return 0;
+    unsigned n = a->n < b->n ? a->n : b->n, i;
+    for (i = 0; i < n; i++) {
+        const struct tpl_step *x = &a->s[i], *y = &b->s[i];
+        if (x->kind != y->kind)
+            break;
+        if (x->kind == S_LIT) {
+            if (x->len != y->len || memcmp(a->lit + x->off, b->lit + y->off, x->len))
+                break;
+            continue;
+        }
+        /* a field walks the same when its type, its next literal, what follows
+         * it and whether its value can fail the walk are the same; the field
+         * it is captured into and the conversion may differ */
+        if (x->type != y->type || x->nlen != y->nlen || memcmp(a->lit + x->noff, b->lit + y->noff, x->nlen) ||
+            (x->flags & (SF_OPEN_TAIL | SF_CANFAIL)) != (y->flags & (SF_OPEN_TAIL | SF_CANFAIL)))
+            break;
+    }
+    return i;
+}
+
+/* The walker; `record` is a constant at each call site, so the version
+ * without a memo carries none of its bookkeeping. */
+static inline __attribute__((always_inline)) int walk(const struct tpl *t, const char *msg, uint32_t len,
+                                                      struct event_fields *ef, struct tpl_memo *memo,
+                                                      unsigned shared, const bool record)
 {
     uint16_t save_n = ef->n;
     uint32_t save_drop = ef->dropped, save_arena = ef->arena_used;
     const char *p = msg, *e = msg + len;
     const char *ws_back = NULL;   /* DATA may start inside the blank run the previous literal ended with */
     int added = 0;
+    unsigned i = 0;
 
-    for (unsigned i = 0; i < t->n; i++) {
-        const struct tpl_step *s = &t->s[i];
-        if (s->kind == S_LIT) {
-            const char *trail = NULL;
-            const char *q = lit_at(p, e, t->lit + s->off, s->len, &trail);
-            if (!q)
+    if (record && memo->t && shared) {
+        /* the first `shared` steps walk exactly as memo->t's did on this message */
+        if (memo->fail < shared)
+            return -1;   /* memo->t failed inside them: so does t (memo kept) */
+        unsigned k = shared < memo->done ? shared : memo->done;
+        for (; i < k; i++) {
+            const struct tpl_step *s = &t->s[i];
+            if (s->kind == S_FIELD && s->capture &&
+                emit(s, memo->st[i].vs, (uint32_t)(memo->st[i].ve - memo->st[i].vs), ef, &added) != 0)
                 goto fail;
-            ws_back = (s->len && t->lit[s->off + s->len - 1] == ' ' && trail) ? trail + 1 : NULL;
-            p = q;
-            continue;
         }
-        const struct type_def *td = &types[s->type];
-        /* the next step is a literal, or nothing (end, or a final DATA/GREEDYDATA) */
-        const struct tpl_step *nx = i + 1 < t->n && t->s[i + 1].kind == S_LIT ? &t->s[i + 1] : NULL;
-        const char *nl = nx ? t->lit + nx->off : NULL;
-        uint32_t nln = nx ? nx->len : 0;
+        if (k) {
+            p = memo->st[k - 1].p;
+            ws_back = memo->st[k - 1].ws;
+        }
+    }
+
+    for (const struct tpl_step *s = t->s + i; i < t->n; i++, s++) {
+        if (s->kind == S_LIT) {
+            /* a literal, then (literals never follow each other) the field after it */
+            if (s->op == OP_LIT_SP) {
+                if (p >= e || !is_blank(*p))
+                    goto fail;
+                p++;
+                ws_back = s->flags & SF_WS_BACK ? p : NULL;
+                while (p < e && is_blank(*p))
+                    p++;
+            } else {
+                const char *trail = NULL;
+                const char *q = lit_match(t, s, p, e, &trail);
+                if (!q)
+                    goto fail;
+                ws_back = (s->flags & SF_WS_BACK) && trail ? trail + 1 : NULL;
+                p = q;
+            }
+            if (record && i < TPL_MEMO_STEPS) {
+                memo->st[i].p = p;
+                memo->st[i].ws = ws_back;
+            }
+            if (++i >= t->n)
+                break;
+            s++;
+        }
         const char *vs = p, *ve, *np;
-        switch (td->walk) {
-        case W_DATA:
-        case W_GREEDY: {
-            if (!nx) {
+        switch (s->op) {
+        case OP_DATA:
+        case OP_GREEDY: {
+            if (!s->nlen) {
                 ve = np = e;
                 break;
             }
             const char *from = ws_back && ws_back < p ? ws_back : p;
-            const char *q = td->walk == W_DATA ? lit_find(from, e, nl, nln) : lit_rfind(from, e, nl, nln);
+            const char *q = s->op == OP_DATA ? lit_find(t, s + 1, from, e) : lit_rfind(t, s + 1, from, e);
             if (!q)
                 goto fail;
-            if (td->walk == W_GREEDY && nl[0] == ' ')
+            if (s->op == OP_GREEDY && t->lit[s->noff] == ' ')
                 while (q > p && is_blank(q[-1]))
                     q--;   /* the value does not end with the blanks the literal matches */
             np = q;
             ve = q > p ? q : p;
             break;
         }
-        case W_CHARSET: {
-            if (p >= e || !in_set(s->first, *p))
+        case OP_NOTSPACE:
+        case OP_SETVEC:
+        case OP_SET: {
+            if (p >= e || !(char_class[(uint8_t)*p] & s->cls_first))
                 goto fail;
-            const char *run = p + 1;
-            while (run < e && in_set(s->set, *run))
-                run++;
-            const char *q = run;
-            if (nx && nln && nl[0] != ' ' && in_set(s->set, nl[0])) {
+            const char *q;
+            if (s->op == OP_NOTSPACE) {
+                q = notspace_end(p + 1, e);
+            } else {
+                q = s->op == OP_SETVEC ? set_end(s->type, s->cls, p + 1, e) : p + 1;
+                while (q < e && (char_class[(uint8_t)*q] & s->cls))
+                    q++;
+            }
+            if (s->flags & SF_BACKOFF) {
                 /* the literal may start inside the run: stop at its last match there */
-                for (q = run; q > p; q--)
-                    if (lit_at(q, e, nl, nln, NULL))
+                for (; q > p; q--)
+                    if (lit_match(t, s + 1, q, e, NULL))
                         break;
                 if (q == p)
                     goto fail;
             }
-            if (!nx && i + 1 < t->n && td->val == V_IP) {
+            if (s->flags & SF_IPTAIL) {
                 /* an address followed directly by the open tail ("1.2.3.4: msg"):
                  * the longest prefix of the run that is an address */
                 struct vigil_ip tmp;
                 if (q - p > 45)
                     q = p + 45;
-                while (q > p + 1 && !parse_ip(p, (uint32_t)(q - p), &tmp))
+                while (q > p + 1 && !field_parse_ip(p, (uint32_t)(q - p), &tmp))
                     q--;
             }
             ve = np = q;
             break;
         }
-        case W_SHAPE: {
-            size_t k = td->shape(p, e);
+        case OP_SHAPE: {
+            size_t k = s->shape(p, e);
             if (!k)
                 goto fail;
             ve = np = p + k;
             break;
         }
-        case W_QUOTED: {
+        case OP_INT: {
+            /* sh_int / sh_posint, and the value parse_i64 would give */
+            const char *q = p;
+            bool neg = false;
+            if (s->shape == sh_int && q < e && (*q == '+' || *q == '-'))
+                neg = *q++ == '-';
+            const char *d = q;
+            uint64_t v = 0;
+            unsigned dg;
+            while (q < e && (dg = (unsigned)(uint8_t)*q - '0') <= 9) {
+                v = v * 10 + dg;
+                q++;
+            }
+            if (q == d)
+                goto fail;
+            ve = np = q;
+            if (q - d > 18)
+                break;   /* may not fit: emit decides, as for any value */
+            if (ef->n < ef->max) {
+                struct field_value *f = &ef->f[ef->n++];
+                f->id = s->fid;
+                f->type = FIELD_INT;
+                f->v.i = neg ? -(int64_t)v : (int64_t)v;
+                added++;
+            } else {
+                ef->dropped++;
+            }
+            p = np;
+            ws_back = NULL;
+            if (record && i < TPL_MEMO_STEPS) {
+                memo->st[i].p = p;
+                memo->st[i].ws = NULL;
+                memo->st[i].vs = vs;
+                memo->st[i].ve = ve;
+            }
+            continue;
+        }
+        case OP_QUOTED: {
             if (p >= e || (*p != '"' && *p != '\''))
                 goto fail;
             char qc = *p;
@@ -1038,27 +1565,47 @@ int tpl_walk(const struct tpl *t, const char *msg, uint32_t len, struct event_fi
         default:
             goto fail;
         }
-        if (td->walk == W_DATA || td->walk == W_GREEDY) {   /* values do not start or end with blanks */
+        if (s->flags & SF_TRIM) {   /* DATA, GREEDYDATA values do not start or end with blanks */
             while (vs < ve && is_blank(*vs))
                 vs++;
             while (ve > vs && is_blank(ve[-1]))
                 ve--;
         }
-        if (emit(s, vs, (uint32_t)(ve - vs), ef, &added) != 0)
+        if (s->capture && emit(s, vs, (uint32_t)(ve - vs), ef, &added) != 0)
             goto fail;
         p = np;
         ws_back = NULL;
+        if (record && i < TPL_MEMO_STEPS) {
+            memo->st[i].p = p;
+            memo->st[i].ws = NULL;
+            memo->st[i].vs = vs;
+            memo->st[i].ve = ve;
+        }
     }
-    {
-        const struct tpl_step *ls = &t->s[t->n - 1];
-        bool open_end = ls->kind == S_FIELD && (types[ls->type].walk == W_DATA || types[ls->type].walk == W_GREEDY);
-        if (!open_end && p != e)
-            goto fail;
-    }
+    if (!t->open_end && p != e)
+        goto fail;   /* i == t->n: fails after every step */
     return added;
 fail:
+    if (record) {
+        memo->t = t;
+        memo->fail = i;
+        memo->done = i < TPL_MEMO_STEPS ? i : TPL_MEMO_STEPS;
+    }
     ef->n = save_n;
     ef->dropped = save_drop;
     ef->arena_used = save_arena;
     return -1;
+}
+
+int tpl_walk_memo(const struct tpl *t, const char *msg, uint32_t len, struct event_fields *ef, struct tpl_memo *memo,
+                  unsigned shared)
+{
+    if (memo)
+        return walk(t, msg, len, ef, memo, shared, true);
+    return walk(t, msg, len, ef, NULL, 0, false);
+}
+
+int tpl_walk(const struct tpl *t, const char *msg, uint32_t len, struct event_fields *ef)
+{
+    return walk(t, msg, len, ef, NULL, 0, false);
 }

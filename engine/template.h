@@ -84,6 +84,42 @@ void tpl_first_bytes(const struct tpl *t, uint8_t set[32]);
  * the message does not fit the template; then ef is left as it was. */
 int tpl_walk(const struct tpl *t, const char *msg, uint32_t len, struct event_fields *ef);
 
+/* Walking several templates over one message (parser dispatch): a template
+ * whose first steps are the same as those of the template walked before it
+ * (tpl_shared_steps: same literals, same field types followed by the same
+ * literals; capture names and conversions may differ) needs not walk them
+ * again.  tpl_walk_memo records, in memo, where each step of t ended on this
+ * message (up to TPL_MEMO_STEPS steps) and which step failed.  Called with the
+ * number of steps t shares with memo->t (memo->t NULL: none yet), it
+ *   - fails at once when memo->t failed inside the shared steps (t would fail
+ *     at the same step); memo is left as it was;
+ *   - otherwise adds the shared steps' values from memo (under t's field
+ *     names and conversions) and walks on from there.
+ * The answer and the fields are those of tpl_walk; the memo belongs to one
+ * message (zero memo->t before the first walk). */
+#define TPL_MEMO_STEPS 64
+
+struct tpl_memo {
+    const struct tpl *t;     /* the template last walked (NULL: none) */
+    unsigned fail;           /* the step it failed at (its step count: at the end) */
+    unsigned done;           /* steps recorded in st */
+    struct {
+        const char *p, *ws;  /* position after the step; DATA may start back at ws */
+        const char *vs, *ve; /* the field's value */
+    } st[TPL_MEMO_STEPS];
+};
+
+unsigned tpl_shared_steps(const struct tpl *a, const struct tpl *b);
+
+/* The template's leading literal, as the walker matches it (a blank run of the
+ * template is one ' ', matching one or more blanks): its first bytes, up to
+ * cap, copied to buf.  Returns how many (0: the template starts with a field).
+ * A message whose body, blank runs collapsed to one ' ', does not start with
+ * these bytes is one the walker refuses. */
+unsigned tpl_literal_prefix(const struct tpl *t, char *buf, unsigned cap);
+int tpl_walk_memo(const struct tpl *t, const char *msg, uint32_t len, struct event_fields *ef, struct tpl_memo *memo,
+                  unsigned shared);
+
 /* The type table, for documentation and tests. */
 unsigned tpl_type_count(void);
 const char *tpl_type_name(unsigned i);

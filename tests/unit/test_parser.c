@@ -829,6 +829,66 @@ Test(parser, limits_are_enforced_and_counted)
     remove_tmpdir();
 }
 
+/* Walker-only buckets: the literal-prefix prefilter collapses blank runs as
+ * the walker does; templates sharing leading steps resume or fail together;
+ * the first template in file order that accepts still wins. */
+Test(parser, prefilter_and_shared_steps_keep_file_order)
+{
+    const char *p = write_pack("pf.yaml",
+        "pack: pf\nprograms:\n  t: {product: test}\nparsers:\n"
+        "  - name: invalid\n    program: t\n    template: \"Failed password for invalid user %{DATA:user.name} from %{IP:source.ip}\"\n"
+        "  - name: password\n    program: t\n    template: \"Failed password for %{DATA:user.name} from %{IP:source.ip}\"\n"
+        "  - name: method\n    program: t\n    template: \"Failed %{WORD:m} for %{DATA:user.name} from %{IP:source.ip}\"\n"
+        "    set: {event.outcome: failure, event.risk: 3}\n"
+        "  - name: x\n    program: t\n    template: \"[%{INT:n}] [%{WORD:w}] x %{GREEDYDATA:r}\"\n"
+        "  - name: client\n    program: t\n    template: \"[%{INT:n}] [%{WORD:w}] [client %{IP:source.ip}] %{GREEDYDATA:r}\"\n"
+        "  - name: any\n    program: t\n    template: \"[%{INT:n}] [%{WORD:level}] %{GREEDYDATA:rest}\"\n");
+    load_paths(&p, 1, NULL);
+    cr_assert_eq(d.errors, 0);
+    expect_parser(parse_prog("t", "Failed password for bob from 192.0.2.1"), "pf/password");
+    expect_str("user.name", "bob");
+    /* a tab and a double space where the template has one blank */
+    expect_parser(parse_prog("t", "Failed\tpassword  for bob from 192.0.2.1"), "pf/password");
+    expect_parser(parse_prog("t", "Failed password \t for invalid  user eve from 192.0.2.2"), "pf/invalid");
+    expect_str("user.name", "eve");
+    expect_parser(parse_prog("t", "Failed publickey for bob from 192.0.2.3"), "pf/method");
+    expect_str("m", "publickey");
+    expect_str("event.outcome", "failure");
+    expect_int("event.risk", 3);
+    cr_expect_eq(parse_prog("t", "Failed"), -1);
+    cr_expect_eq(parse_prog("t", "Failed password for bob from nowhere"), -1);
+    /* "x" fails after [INT] [WORD]; "client" resumes from there; "any" too */
+    expect_parser(parse_prog("t", "[5] [error] x y"), "pf/x");
+    expect_str("r", "y");
+    expect_parser(parse_prog("t", "[5] [error] [client 192.0.2.4] z"), "pf/client");
+    expect_int("n", 5);
+    expect_str("w", "error");
+    expect_ip("source.ip", "192.0.2.4");
+    expect_parser(parse_prog("t", "[5] [error] [client 300.0.0.1] z"), "pf/any");
+    expect_int("n", 5);
+    expect_str("level", "error");
+    cr_expect_null(field("w"), "no value of a template that refused the message");
+    expect_str("rest", "[client 300.0.0.1] z");
+    cr_expect_eq(parse_prog("t", "[x] [error] z"), -1);
+    /* constants that do not all fit the event: the ones that fit, the rest counted */
+    struct event_fields small;
+    cr_assert_eq(event_fields_init(&small, 9, 64), 0);
+    static const struct syslog_ctx ctx = {0, NULL};
+    const char *raw = "<13>Jan  1 00:00:00 host t: Failed publickey for bob from 192.0.2.3";
+    cr_assert_eq(syslog_parse(raw, strlen(raw), &ctx, &ev), SYSLOG_OK);
+    event_fields_from_syslog(&small, &ev);
+    cr_assert_eq(small.n, 5);
+    int r = parser_set_parse(ps, scratch, &ev, &small);
+    cr_assert_geq(r, 0);
+    cr_expect_str_eq(parser_set_name(ps, (unsigned)r), "pf/method");
+    cr_expect_eq(small.parser, r);
+    cr_expect_eq(small.n, 9, "three captures and one constant");
+    cr_expect_eq(small.dropped, 1);
+    cr_expect_eq(small.f[8].type, FIELD_STR);
+    event_fields_free(&small);
+    remove_tmpdir();
+}
+
 /* A program with more templates than a bucket tries directly: Hyperscan
  * classifies, the lowest id wins, a refused walk falls through. */
 Test(parser, hyperscan_buckets)

@@ -411,3 +411,231 @@ Test(template, every_truncation_stays_in_bounds)
         tpl_free(t);
     }
 }
+
+/* ---- the walker's fast paths (they must give what the plain walk gives) ---- */
+
+/* The address parser field_parse_ip replaced: a NUL-terminated copy and inet_pton. */
+static bool ref_parse_ip(const char *p, uint32_t len, struct vigil_ip *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    memset(out, 0, sizeof *out);
+    if (memchr(buf, ':', len)) {
+        if (inet_pton(AF_INET6, buf, out->addr) != 1)
+            return false;
+        out->family = 6;
+    } else {
+        if (inet_pton(AF_INET, buf, out->addr) != 1)
+            return false;
+        out->family = 4;
+    }
+    return true;
+}
+
+static void same_ip_answer(const char *s, uint32_t len)
+{
+    struct vigil_ip a, b;
+    bool x = ref_parse_ip(s, len, &a), y = field_parse_ip(s, len, &b);
+    cr_assert_eq(x, y, "'%.*s': inet_pton %d, field_parse_ip %d", (int)len, s, x, y);
+    if (x)
+        cr_assert(!memcmp(&a, &b, sizeof a), "'%.*s': different address", (int)len, s);
+}
+
+Test(template, address_parser_matches_inet_pton)
+{
+    static const char *const fixed[] = {
+        "1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.02.3.4", "1.2.3", "1.2.3.4.", ".1.2.3.4",
+        "1..2.3", "1.2.3.4.5", "1.2.3.04", "1.2.3.1000", "::", "::1", "1::", ":1", "1:", ":::", "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8", "1::2::3", "12345::", "fe80::1%eth0",
+        "::ffff:1.2.3.4", "::1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", "::ffff:1.2.3", "::ffff:01.2.3.4",
+        "2001:0db8:0000:f101:0000:0000:0000:0002", "2001:DB8::A", "g::1", "1.2.3.4:80", "[::1]", " 1.2.3.4", "1.2.3.4 ",
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        same_ip_answer(fixed[i], (uint32_t)strlen(fixed[i]));
+    /* a value holding a NUL: the old copy saw a C string ending there */
+    same_ip_answer("1.2.3.4\0x", 9);
+    same_ip_answer("::1\0:", 5);
+    same_ip_answer("1.2\0.3.4", 8);
+    /* generated: dotted quads with stray zeros, digits and separators; hex
+     * groups and colons (a fixed LCG: the same strings every run) */
+    uint32_t r = 12345;
+#define NEXT() (r = r * 1103515245u + 12345u, (r >> 16) & 0x7fff)
+    for (int it = 0; it < 200000; it++) {
+        char s[64];
+        uint32_t len = 0;
+        if (it & 1) {
+            unsigned parts = 3 + NEXT() % 3;
+            for (unsigned k = 0; k < parts && len < 40; k++) {
+                if (k)
+                    s[len++] = NEXT() % 12 ? '.' : ":x."[NEXT() % 3];
+                if (NEXT() % 9 == 0)
+                    s[len++] = '0';
+                len += (uint32_t)snprintf(s + len, sizeof s - len, "%u", NEXT() % 10 < 8 ? NEXT() % 256 : NEXT() % 1200);
+            }
+        } else {
+            static const char alpha[] = "0123456789abcdefABCDEF::::...";
+            len = NEXT() % 42;
+            for (uint32_t k = 0; k < len; k++)
+                s[k] = alpha[NEXT() % (sizeof alpha - 1)];
+        }
+        same_ip_answer(s, len);
+    }
+#undef NEXT
+}
+
+Test(template, literal_blank_runs_and_tabs)
+{
+    struct tpl *t = compile_ok("Failed password for %{USER:user.name} from %{IP:source.ip} port %{INT:p}");
+    cr_expect_geq(walk(t, "Failed password for bob from 192.0.2.1 port 22"), 0);
+    expect_str("user.name", "bob");
+    /* a tab, and a run of blanks, where the template has one space */
+    cr_expect_geq(walk(t, "Failed\tpassword  for bob from \t 192.0.2.1 port\t22"), 0);
+    expect_str("user.name", "bob");
+    expect_ip("source.ip", "192.0.2.1");
+    expect_int("p", 22);
+    cr_expect_eq(walk(t, "Failed passwordfor bob from 192.0.2.1 port 22"), -1);
+    cr_expect_eq(walk(t, "Failed password for bob from 192.0.2.1 port"), -1);
+    cr_expect_eq(walk(t, "Failed password fo"), -1);
+    tpl_free(t);
+    /* a literal longer than a word, cut anywhere by the end of the message */
+    t = compile_ok("id %{WORD:w} has left the building for good %{INT:n}");
+    const char *full = "id x has left the building for good 7";
+    cr_expect_geq(walk(t, full), 0);
+    for (size_t cut = 0; cut < strlen(full); cut++) {
+        char m[64];
+        memcpy(m, full, cut);
+        m[cut] = '\0';
+        cr_expect_eq(walk(t, m), -1, "cut at %zu", cut);
+    }
+    cr_expect_geq(walk(t, "id x has  left the\tbuilding for good 7"), 0);
+    cr_expect_eq(walk(t, "id x has left the building for goods 7"), -1);
+    tpl_free(t);
+    /* a literal ending with a blank before DATA: the value starts after the run */
+    t = compile_ok("user %{DATA:u} from %{WORD:w}");
+    cr_expect_geq(walk(t, "user   alice from x"), 0);
+    expect_str("u", "alice");
+    tpl_free(t);
+}
+
+Test(template, integers_in_one_pass)
+{
+    struct tpl *t = compile_ok("%{INT:a} %{POSINT:b} %{PORT:c} %{INT:d|e} %{INT:f:str}");
+    cr_expect_geq(walk(t, "-0 007 +12 5 -3"), 0);
+    expect_int("a", 0);
+    expect_int("b", 7);
+    expect_int("c", 12);
+    expect_int("d", 5);
+    expect_str("f", "-3");
+    cr_expect_geq(walk(t, "9223372036854775807 1 -9223372036854775808 99999999999999999999 0"), 0);
+    expect_int("a", INT64_MAX);
+    expect_int("c", INT64_MIN);
+    expect_str("e", "99999999999999999999");   /* beyond int64: the fallback field, as a string */
+    cr_expect_null(field("d"));
+    cr_expect_geq(walk(t, "-9223372036854775809 123456789012345678 1 2 3"), 0);
+    expect_str("a", "-9223372036854775809");
+    expect_int("b", 123456789012345678);
+    cr_expect_eq(walk(t, "+ 1 2 3 4"), -1);
+    cr_expect_eq(walk(t, "1 -1 2 3 4"), -1, "POSINT takes no sign");
+    tpl_free(t);
+}
+
+Test(template, literal_prefix)
+{
+    char buf[16];
+    struct tpl *t = compile_ok("  Failed \t password for %{WORD:x}");
+    unsigned n = tpl_literal_prefix(t, buf, sizeof buf);
+    cr_expect_eq(n, 16);
+    cr_expect(!memcmp(buf, "Failed password ", 16));
+    cr_expect_eq(tpl_literal_prefix(t, buf, 4), 4);
+    tpl_free(t);
+    t = compile_ok("%{IP:a} x");
+    cr_expect_eq(tpl_literal_prefix(t, buf, sizeof buf), 0);
+    tpl_free(t);
+}
+
+/* Walking a group in order with the memo (as parser dispatch does) gives the
+ * winner and the fields of walking each template on its own. */
+Test(template, memo_resumes_and_propagates)
+{
+    static const char *const group[] = {
+        "[%{INT:n}] [%{DATA:mod}:%{WORD:lvl}] [pid %{DATA}] [client %{IP:ip}:%{INT:port}] %{GREEDYDATA:msg}",
+        "[%{INT:n}] [%{DATA:mod}:%{WORD:lvl}] [pid %{DATA}] [client %{IP:ip}] %{GREEDYDATA:msg}",
+        "[%{INT:n}] [%{DATA:module}:%{WORD:level}] [pid %{DATA}] %{GREEDYDATA:message}",
+        "[%{INT:n:str}] [%{WORD:lvl}] [client %{IP:ip}] %{GREEDYDATA:msg}",
+        "[%{INT:n}] [%{WORD:lvl}] %{GREEDYDATA:msg}",
+        "[%{INT:n}] %{GREEDYDATA:rest}",
+    };
+    enum { N = sizeof group / sizeof group[0] };
+    static const char *const msgs[] = {
+        "[1] [core:error] [pid 7:tid 9] [client 192.0.2.1:5000] AH0001: x",
+        "[1] [core:error] [pid 7:tid 9] [client 192.0.2.1] AH0001: x",
+        "[1] [core:error] [pid 7] File does not exist",
+        "[2] [error] [client 192.0.2.9] File does not exist",
+        "[2] [notice] workerEnv.init() ok",
+        "[3] something else",
+        "[x] nothing",
+        "[1] [a:b] [pid 1] [client 300.1.1.1:5] y",
+    };
+    struct tpl *t[N];
+    for (unsigned k = 0; k < N; k++)
+        t[k] = compile_ok(group[k]);
+    cr_expect_eq(tpl_shared_steps(t[0], t[1]), 9, "up to \"] [client \": the IP's next literal differs");
+    cr_expect_eq(tpl_shared_steps(t[1], t[2]), 7);
+    cr_expect_eq(tpl_shared_steps(t[2], t[0]), 7, "capture names may differ");
+    cr_expect_eq(tpl_shared_steps(t[3], t[4]), 3, "INT:str and INT walk the same; WORD's next literal differs");
+    cr_expect_eq(tpl_shared_steps(t[0], t[5]), 1);
+    cr_expect_eq(tpl_shared_steps(t[0], NULL), 0);
+    struct event_fields ref;
+    cr_assert_eq(event_fields_init(&ref, 64, 64), 0);
+    for (size_t m = 0; m < sizeof msgs / sizeof msgs[0]; m++) {
+        uint32_t len = (uint32_t)strlen(msgs[m]);
+        int want = -1;
+        event_fields_reset(&ref);
+        for (unsigned k = 0; k < N && want < 0; k++)
+            if (tpl_walk(t[k], msgs[m], len, &ref) >= 0)
+                want = (int)k;
+        struct tpl_memo memo;
+        memo.t = NULL;
+        unsigned rk = 0;
+        int got = -1;
+        event_fields_reset(&ef);
+        for (unsigned k = 0; k < N && got < 0; k++) {
+            unsigned sh = memo.t ? tpl_shared_steps(t[rk], t[k]) : 0;
+            if (tpl_walk_memo(t[k], msgs[m], len, &ef, &memo, sh) >= 0)
+                got = (int)k;
+            else if (memo.t == t[k])
+                rk = k;
+            else
+                cr_expect_eq(ef.n, 0, "a skipped template added fields");
+        }
+        cr_expect_eq(got, want, "message %zu: memo walk chose %d, plain walk %d", m, got, want);
+        cr_assert_eq(ef.n, ref.n, "message %zu", m);
+        for (unsigned i = 0; i < ef.n; i++) {
+            const struct field_value *a = &ef.f[i], *b = &ref.f[i];
+            cr_expect(a->id == b->id && a->type == b->type, "message %zu field %u", m, i);
+            if (a->type == FIELD_STR)
+                cr_expect(a->v.s.ptr == b->v.s.ptr && a->v.s.len == b->v.s.len, "message %zu field %u", m, i);
+            else if (a->type == FIELD_INT)
+                cr_expect_eq(a->v.i, b->v.i);
+            else
+                cr_expect(!memcmp(&a->v.ip, &b->v.ip, sizeof a->v.ip));
+        }
+    }
+    /* a template that failed inside the shared steps makes the next one fail
+     * at once, and the memo still describes the first */
+    struct tpl_memo memo;
+    memo.t = NULL;
+    const char *bad = "[x] [core:error] y";
+    event_fields_reset(&ef);
+    cr_expect_eq(tpl_walk_memo(t[0], bad, (uint32_t)strlen(bad), &ef, &memo, 0), -1);
+    cr_expect_eq(memo.t, t[0]);
+    cr_expect_eq(memo.fail, 1, "INT refused 'x'");
+    cr_expect_eq(tpl_walk_memo(t[1], bad, (uint32_t)strlen(bad), &ef, &memo, tpl_shared_steps(t[0], t[1])), -1);
+    cr_expect_eq(memo.t, t[0]);
+    event_fields_free(&ref);
+    for (unsigned k = 0; k < N; k++)
+        tpl_free(t[k]);
+}
