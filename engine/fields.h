@@ -103,6 +103,47 @@ const struct field_value *event_fields_get(const struct event_fields *ef, field_
 /* Resets ef and adds the built-in fields of a decoded syslog event. */
 void event_fields_from_syslog(struct event_fields *ef, const struct vigil_event *ev);
 
+/* Parses a decimal integer (optional sign) that is exactly p[0..len), into
+ * int64 without overflow.  Inline: parsers call it for every numeric field. */
+static inline bool field_parse_i64(const char *p, uint32_t len, int64_t *out)
+{
+    uint32_t k = 0;
+    bool neg = false;
+    if (k < len && (p[k] == '+' || p[k] == '-')) {
+        neg = p[k] == '-';
+        k++;
+    }
+    if (k == len)
+        return false;
+    uint64_t v = 0;
+    if (len - k <= 18) { /* 18 digits cannot overflow: no range checks */
+        for (; k < len; k++) {
+            unsigned d = (unsigned)(uint8_t)p[k] - '0';
+            if (d > 9)
+                return false;
+            v = v * 10 + d;
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return true;
+    }
+    for (; k < len; k++) {
+        unsigned d = (unsigned)(uint8_t)p[k] - '0';
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1)
+            return false;
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    } else {
+        if (v > (uint64_t)INT64_MAX)
+            return false;
+        *out = (int64_t)v;
+    }
+    return true;
+}
+
 /* Parses a dotted IPv4 or an IPv6 address from a non-terminated buffer. */
 bool field_parse_ip(const char *p, uint32_t len, struct vigil_ip *out);
 

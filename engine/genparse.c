@@ -28,46 +28,6 @@ static inline bool in_set(const uint8_t set[32], char ch)
     return set[c >> 3] & (1u << (c & 7));
 }
 
-static inline bool parse_i64(const char *p, uint32_t len, int64_t *out)
-{
-    uint32_t k = 0;
-    bool neg = false;
-    if (k < len && (p[k] == '+' || p[k] == '-')) {
-        neg = p[k] == '-';
-        k++;
-    }
-    if (k == len)
-        return false;
-    uint64_t v = 0;
-    if (len - k <= 18) {   /* cannot overflow: no range checks */
-        for (; k < len; k++) {
-            unsigned d = (unsigned)(uint8_t)p[k] - '0';
-            if (d > 9)
-                return false;
-            v = v * 10 + d;
-        }
-        *out = neg ? -(int64_t)v : (int64_t)v;
-        return true;
-    }
-    for (; k < len; k++) {
-        if (!is_digit(p[k]))
-            return false;
-        unsigned d = (unsigned)(p[k] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (neg) {
-        if (v > (uint64_t)INT64_MAX + 1)
-            return false;
-        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
-    } else {
-        if (v > (uint64_t)INT64_MAX)
-            return false;
-        *out = (int64_t)v;
-    }
-    return true;
-}
 
 static const char *find_lit(const char *p, uint32_t len, const char *lit, uint32_t ln)
 {
@@ -537,7 +497,7 @@ static inline void add_value(struct emit_st *st, field_id fid, uint8_t vtype, bo
     }
     if (vtype == GP_VINT) {
         int64_t i;
-        if (parse_i64(v, len, &i)) {
+        if (field_parse_i64(v, len, &i)) {
             struct field_value *f = ef_slot(ef, fid, FIELD_INT);
             if (f) {
                 f->v.i = i;
@@ -568,7 +528,7 @@ static void add_value_slow(struct emit_st *st, field_id fid, uint8_t vtype, bool
     struct event_fields *ef = st->ef;
     if (u == U_NONE && vtype == GP_VINT) {
         int64_t i;
-        if (parse_i64(v, len, &i)) {
+        if (field_parse_i64(v, len, &i)) {
             struct field_value *f = ef_slot(ef, fid, FIELD_INT);
             if (f) {
                 f->v.i = i;

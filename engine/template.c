@@ -1240,46 +1240,6 @@ static const char *lit_rfind(const struct tpl *t, const struct tpl_step *l, cons
     return NULL;
 }
 
-static inline bool parse_i64(const char *p, uint32_t len, int64_t *out)
-{
-    uint32_t k = 0;
-    bool neg = false;
-    if (k < len && (p[k] == '+' || p[k] == '-')) {
-        neg = p[k] == '-';
-        k++;
-    }
-    if (k == len)
-        return false;
-    uint64_t v = 0;
-    if (len - k <= 18) {   /* cannot overflow: no range checks */
-        for (; k < len; k++) {
-            unsigned d = (unsigned)(uint8_t)p[k] - '0';
-            if (d > 9)
-                return false;
-            v = v * 10 + d;
-        }
-        *out = neg ? -(int64_t)v : (int64_t)v;
-        return true;
-    }
-    for (; k < len; k++) {
-        if (!is_digit(p[k]))
-            return false;
-        unsigned d = (unsigned)(p[k] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (neg) {
-        if (v > (uint64_t)INT64_MAX + 1)
-            return false;
-        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
-    } else {
-        if (v > (uint64_t)INT64_MAX)
-            return false;
-        *out = (int64_t)v;
-    }
-    return true;
-}
 
 /* event_fields_add_* (fields.c) inlined: the same limit and counting, no call. */
 static inline int ef_add_str(struct event_fields *ef, field_id id, const char *p, uint32_t len)
@@ -1331,7 +1291,7 @@ static inline int emit(const struct tpl_step *s, const char *p, uint32_t len, st
     switch (s->vkind) {
     case V_INT: {
         int64_t v;
-        if (parse_i64(p, len, &v)) {
+        if (field_parse_i64(p, len, &v)) {
             *added += ef_add_int(ef, s->fid, v);
             return 0;
         }
@@ -1509,7 +1469,7 @@ static inline __attribute__((always_inline)) int walk(const struct tpl *t, const
             break;
         }
         case OP_INT: {
-            /* sh_int / sh_posint, and the value parse_i64 would give */
+            /* sh_int / sh_posint, and the value field_parse_i64 would give */
             const char *q = p;
             bool neg = false;
             if (s->shape == sh_int && q < e && (*q == '+' || *q == '-'))
