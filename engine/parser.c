@@ -28,6 +28,8 @@
 #define _GNU_SOURCE
 #include "engine/parser.h"
 
+#include "engine/source.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -824,42 +826,14 @@ static void pack_ld_free(struct pack_ld *ld)
     memset(ld, 0, sizeof *ld);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 14, n = 0, r;
-    char *buf = malloc(cap);
-    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 /* Loads one pack file into ld.  Returns 0 when it has no error. */
 static int load_pack(struct pack_ld *ld)
 {
     size_t len;
-    char *buf = slurp(ld->file, &len);
+    char why[128];
+    char *buf = source_read(ld->file, &len, why, sizeof why);
     if (!buf) {
-        diag_add(ld->d, DIAG_ERROR, ld->file, 0, "", "cannot read: %s", strerror(errno ? errno : EIO));
+        diag_add(ld->d, DIAG_ERROR, ld->file, 0, "", "%s", why);
         ld->errors++;
         return -1;
     }

@@ -1,5 +1,7 @@
 #include "engine/sigma.h"
 
+#include "engine/source.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -1419,33 +1421,11 @@ int sigma_parse_buffer(const char *buf, size_t len, const char *file, struct sig
 int sigma_parse_file(const char *path, struct sigma_rule ***rules, unsigned *n, struct sigma_stats *st,
                      struct diag *d)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "cannot open: %s", strerror(errno));
-        if (st)
-            st->rejected++;
-        return 0;
-    }
-    size_t cap = 1 << 14, len = 0, r;
-    char *buf = malloc(cap);
-    while (buf && (r = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += r;
-        if (len == cap) {
-            char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf || err) {
-        free(buf);
-        diag_add(d, DIAG_ERROR, path, 0, "", "cannot read (too large or I/O error)");
+    size_t len;
+    char why[128];
+    char *buf = source_read(path, &len, why, sizeof why);
+    if (!buf) {
+        diag_add(d, DIAG_ERROR, path, 0, "", "%s", why);
         if (st)
             st->rejected++;
         return 0;
