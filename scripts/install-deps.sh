@@ -12,6 +12,7 @@ pkgs=(
   libcriterion-dev
   libyaml-dev
   libpcap-dev
+  libsodium-dev              # BLAKE2b hash chain of the store (tamper evidence)
   libjansson-dev             # tests read the JSON the tap and stats write
   jq                         # the demo summarises the tap with it
   clang libclang-rt-14-dev   # libFuzzer targets and sanitizer builds
