@@ -199,8 +199,10 @@ int main(int argc, char **argv)
     const char *configs = "configs", *corpus = "../shared/corpus";
     int rounds = 5;
     double seconds = 0.5;
+    int shipped_only = 0;
     static const struct option lo[] = {{"configs", 1, NULL, 'c'}, {"corpus", 1, NULL, 'k'},
-                                       {"rounds", 1, NULL, 'r'}, {"seconds", 1, NULL, 's'}, {0}};
+                                       {"rounds", 1, NULL, 'r'}, {"seconds", 1, NULL, 's'},
+                                       {"shipped-only", 0, NULL, 'o'}, {0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -208,7 +210,11 @@ int main(int argc, char **argv)
         case 'k': corpus = optarg; break;
         case 'r': rounds = atoi(optarg); break;
         case 's': seconds = atof(optarg); break;
-        default: fprintf(stderr, "usage: bench_ruleset [--configs DIR] [--corpus DIR] [--rounds N] [--seconds S]\n"); return 2;
+        case 'o': shipped_only = 1; break;
+        default:
+            fprintf(stderr, "usage: bench_ruleset [--configs DIR] [--corpus DIR] [--rounds N] [--seconds S] "
+                            "[--shipped-only]\n");
+            return 2;
         }
     }
     if (rounds < 1 || rounds > 64)
@@ -235,8 +241,10 @@ int main(int argc, char **argv)
     snprintf(syn1k, sizeof syn1k, "%s/syn1k", tmp);
     snprintf(syn10k, sizeof syn10k, "%s/syn10k", tmp);
     snprintf(sigma, sizeof sigma, "%s/rules/sigma", corpus);
-    write_synthetic(syn1k, 1000);
-    write_synthetic(syn10k, 10000);
+    if (!shipped_only) {
+        write_synthetic(syn1k, 1000);
+        write_synthetic(syn10k, 10000);
+    }
 
     struct ruleset_config base;
     ruleset_config_defaults(&base);
@@ -259,7 +267,8 @@ int main(int argc, char **argv)
                 {"shipped + corpus Sigma", sigma},
                 {"shipped + 1 000 synthetic", syn1k},
                 {"shipped + 10 000 synthetic", syn10k}};
-    for (unsigned i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+    unsigned n_sets = shipped_only ? 1 : sizeof sets / sizeof sets[0];
+    for (unsigned i = 0; i < n_sets; i++) {
         struct ruleset_config c = base;
         snprintf(c.rules_dir, sizeof c.rules_dir, "%s/rules", configs);
         if (sets[i].extra)
