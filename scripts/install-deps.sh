@@ -13,6 +13,7 @@ pkgs=(
   libyaml-dev
   libpcap-dev
   libsodium-dev              # BLAKE2b hash chain of the store (tamper evidence)
+  libcurl4-openssl-dev       # vigil-cp webhook output
   libjansson-dev             # tests read the JSON the tap and stats write
   jq                         # the demo summarises the tap with it
   clang libclang-rt-14-dev   # libFuzzer targets and sanitizer builds
