@@ -16,6 +16,7 @@
 
 #include <yaml.h>
 
+#include "dataplane/signal_ring.h"
 #include "engine/tz.h"
 
 struct loader {
@@ -663,6 +664,38 @@ static int f_stats(struct loader *L, const char *key, yaml_node_t *v, void *obj)
     return walk_map(L, v, key, f, obj, NULL);
 }
 
+/* ---- signals -------------------------------------------------------------- */
+
+static int f_sig_dir(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    return get_string(L, v, key, c->signals_dir, sizeof c->signals_dir);
+}
+
+static int f_sig_ring(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    unsigned long x = 0;
+    if (get_uint(L, v, key, 0, SIGNAL_RING_MAX, &x))
+        return -1;
+    if (x && (x < SIGNAL_RING_MIN || (x & (x - 1))))
+        return fail(L, v, key, "%lu: must be 0 (no rings) or a power of two from %u", x, SIGNAL_RING_MIN);
+    ((struct vigil_config *)obj)->signal_ring_size = (uint32_t)x;
+    return 0;
+}
+
+static int f_signals(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    static const struct field f[] = {{"dir", f_sig_dir}, {"ring_size", f_sig_ring}, {0}};
+    return walk_map(L, v, key, f, obj, NULL);
+}
+
+/* vigil-cp's section: vigil-cp validates it (vigil-cp --check-config). */
+static int f_control_plane(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    (void)obj;
+    return expect(L, v, YAML_MAPPING_NODE, key);
+}
+
 /* ---- engine --------------------------------------------------------------- */
 
 static int f_eng_parsers(struct loader *L, const char *key, yaml_node_t *v, void *obj)
@@ -795,6 +828,8 @@ static void set_defaults(struct vigil_config *c)
     c->allow_any_sender = true;
     snprintf(c->stats_path, sizeof c->stats_path, "/dev/shm/vigil-dp.stats");
     snprintf(c->rules_stats_path, sizeof c->rules_stats_path, "/dev/shm/vigil-dp.rules.json");
+    snprintf(c->signals_dir, sizeof c->signals_dir, "/dev/shm");
+    c->signal_ring_size = 65536;
     ruleset_config_defaults(&c->engine);
 }
 
@@ -834,6 +869,7 @@ int config_load(const char *path, struct vigil_config *cfg, char *err, size_t er
         {"eal", f_eal},         {"ports", f_ports},       {"workers", f_workers},
         {"mbufs", f_mbufs},     {"burst_size", f_burst},  {"reassembly", f_reasm},
         {"syslog", f_syslog},   {"stats", f_stats},       {"engine", f_engine},
+        {"signals", f_signals}, {"control_plane", f_control_plane},
         {0}};
     yaml_node_t *root = yaml_document_get_root_node(&L.doc);
     int rc;

@@ -89,6 +89,11 @@ struct vigil_config {
     char stats_path[PATH_MAX];
     char rules_stats_path[PATH_MAX];   /* per-parser / per-rule counters, JSON, rewritten each second */
 
+    /* Signal rings to vigil-cp: one file per worker in signals_dir,
+     * signal_ring_size records each (0: no rings, signals only counted). */
+    char signals_dir[PATH_MAX];
+    uint32_t signal_ring_size;
+
     bool engine_enabled;               /* engine section present */
     struct ruleset_config engine;      /* parser packs, rules, limits */
 };

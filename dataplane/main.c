@@ -33,6 +33,7 @@
 #include "dataplane/config.h"
 #include "dataplane/port.h"
 #include "dataplane/senders.h"
+#include "dataplane/signal_ring.h"
 #include "dataplane/stats.h"
 #include "dataplane/tap.h"
 #include "dataplane/worker.h"
@@ -461,6 +462,14 @@ int main(int argc, char **argv)
                     cfg.reasm.max_fragments);
             goto out;
         }
+        if (qs && cfg.signal_ring_size) {
+            char path[PATH_MAX + 32];
+            if (signal_ring_path(cfg.signals_dir, i, path, sizeof path) ||
+                signal_ring_open_producer(path, cfg.signal_ring_size, i, &w->sigring, err, sizeof err)) {
+                fprintf(stderr, "vigil-dp: signals: %s (signals.dir in %s)\n", err, opt.config);
+                goto out;
+            }
+        }
         w->n_rx = cw->n_rx;
         for (unsigned r = 0; r < cw->n_rx; r++) {
             w->rx[r].port_id = port_ids[cw->rx[r].port];
@@ -553,8 +562,11 @@ out:
     ruleset_free((struct ruleset *)current);
     ruleset_free(initial);
     rte_free(qs);
-    for (unsigned i = 0; i < cfg.n_workers; i++)
+    for (unsigned i = 0; i < cfg.n_workers; i++) {
+        signal_ring_close(workers[i].sigring);
+        workers[i].sigring = NULL;
         worker_fini(&workers[i]);
+    }
     for (unsigned i = 0; i < ports_up; i++)
         port_shutdown(port_ids[i]);
     senders_destroy(senders);

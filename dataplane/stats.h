@@ -52,6 +52,7 @@
     X(events_parsed,         "syslog events a parser claimed")                    \
     X(events_unparsed,       "syslog events no parser claimed (still checked by keyword rules)") \
     X(signals,               "detection signals produced (one per rule that fired)") \
+    X(signals_dropped_ring_full, "signals vigil-cp's ring had no room for (vigil-cp slow or not running)") \
     X(tap_dropped,           "events the debug tap could not write")
 
 struct worker_counters {

@@ -15,6 +15,7 @@
 #include "dataplane/pkt_decode.h"
 #include "dataplane/reasm.h"
 #include "dataplane/senders.h"
+#include "dataplane/signal_ring.h"
 #include "dataplane/stats.h"
 #include "dataplane/tap.h"
 #include "engine/event_json.h"
@@ -57,8 +58,9 @@ void worker_fini(struct worker *w)
     w->tap_extra = NULL;
 }
 
-/* Parses and checks one event with the burst's ruleset; signals go to the
- * tap until the control plane's rings exist. */
+/* Parses and checks one event with the burst's ruleset; signals go to
+ * vigil-cp's ring (a full ring is a counted drop, never a wait) and to the
+ * debug tap when it is on. */
 static void run_rules(struct worker *w, const struct vigil_event *ev, uint32_t payload_len)
 {
     struct worker_counters *c = w->c;
@@ -69,6 +71,8 @@ static void run_rules(struct worker *w, const struct vigil_event *ev, uint32_t p
     c->events_parsed += ef->parser >= 0;
     c->events_unparsed += ef->parser < 0;
     c->signals += n;
+    if (n && w->sigring)
+        c->signals_dropped_ring_full += n - signal_ring_enqueue(w->sigring, w->signals, n);
     if (!tap)
         return;
     size_t extra = 0;

@@ -20,6 +20,7 @@ struct rte_mbuf;
 struct rte_rcu_qsbr;
 struct ruleset;
 struct senders;
+struct signal_ring;
 struct tap;
 struct vigil_signal;
 struct worker_counters;
@@ -69,6 +70,7 @@ struct worker {
     uint8_t *linear;                /* WORKER_LINEAR_MAX bytes */
     char *tap_extra;                /* WORKER_TAP_EXTRA bytes when the tap is on */
     struct vigil_signal *signals;   /* WORKER_MAX_SIGNALS */
+    struct signal_ring *sigring;    /* to vigil-cp; NULL: signals are only counted (and tapped) */
 };
 
 /* Sets up worker index on lcore with env (which must outlive the worker) and

@@ -66,11 +66,12 @@ Test(reload, sighup_under_traffic_loses_and_doubles_nothing, .timeout = 180)
             "mbufs: {pool_size: 4095}\n"
             "syslog: {ports: [514]}\n"
             "stats: {path: %s, rules_path: %s}\n"
+            "signals: {dir: %s}\n"
             "engine:\n"
             "  parsers: %s/configs/parsers\n"
             "  rules: %s\n"
             "  compiled: %s\n",
-            tmp_path("loop.pcap"), tmp_path("stats"), tmp_path("rules.json"), VIGIL_SOURCE_DIR, tmp_path("rules"),
+            tmp_path("loop.pcap"), tmp_path("stats"), tmp_path("rules.json"), tmp_path("."), VIGIL_SOURCE_DIR, tmp_path("rules"),
             tmp_path("compiled.rules"));
     fclose(f);
 

@@ -256,8 +256,9 @@ static void write_config(const char *path, int two_workers)
             "  ports: [514, 1514]\n"
             "  allowed_senders: [192.0.2.0/24, \"2001:db8::/32\"]\n"
             "stats:\n"
-            "  path: %s\n",
-            tmp_path("stats"));
+            "  path: %s\n"
+            "signals: {dir: %s}\n",
+            tmp_path("stats"), tmp_path("."));
     fclose(f);
 }
 
@@ -391,8 +392,9 @@ Test(replay, sigterm_stops_cleanly_with_counters, .timeout = 120)
             "workers: [{lcore: 1, rx: [{port: loop}]}]\n"
             "mbufs: {pool_size: 4095}\n"
             "syslog: {ports: [514]}\n"
-            "stats: {path: %s}\n",
-            tmp_path("loop.pcap"), tmp_path("stats"));
+            "stats: {path: %s}\n"
+            "signals: {dir: %s}\n",
+            tmp_path("loop.pcap"), tmp_path("stats"), tmp_path("."));
     fclose(f);
     char *argv[] = {strdup(build_path("vigil-dp")), "-c", (char *)tmp_path("vigil.yaml"), "--stats-json", NULL};
     int rc = run_cmd(argv, tmp_path("dp.out"), tmp_path("dp.err"), 1500);
