@@ -854,7 +854,7 @@ static unsigned rt_depth(const uint32_t *code, uint32_t n)
     return max;
 }
 
-static void parse_uuid(const char *s, uint8_t out[16], const char *title)
+void detect_rule_uuid(const char *s, const char *title, uint8_t out[16])
 {
     static const int dash[] = {8, 13, 18, 23};
     bool ok = strlen(s) == 36;
@@ -892,6 +892,7 @@ static void fill_info(struct rule_info *ri, const struct sigma_rule *sr, uint16_
     memset(ri, 0, sizeof *ri);
     snprintf(ri->id, sizeof ri->id, "%s", sr->id ? sr->id : "");
     snprintf(ri->title, sizeof ri->title, "%s", sr->title ? sr->title : "");
+    snprintf(ri->name, sizeof ri->name, "%s", sr->name ? sr->name : "");
     snprintf(ri->author, sizeof ri->author, "%s", sr->author ? sr->author : "");
     size_t o = 0;
     for (unsigned i = 0; i < sr->ntags; i++) {
@@ -904,7 +905,7 @@ static void fill_info(struct rule_info *ri, const struct sigma_rule *sr, uint16_
     ri->line = sr->line;
     ri->level = sr->level ? sr->level : RULE_LEVEL_MEDIUM;
     ri->logsource = lsid;
-    parse_uuid(ri->id, ri->uuid, ri->title);
+    detect_rule_uuid(ri->id, ri->title, ri->uuid);
 }
 
 static void compile_rule(struct loader *L, const struct sigma_rule *sr)

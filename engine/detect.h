@@ -46,6 +46,7 @@ enum rule_level {
 struct rule_info {
     char id[64];                 /* Sigma id (a UUID) as written */
     uint8_t uuid[16];            /* parsed id; a hash of the title when the id is not a UUID */
+    char name[64];               /* Sigma "name" (correlation rules refer to it); "" when absent */
     char title[256];
     char author[256];            /* kept: the Detection Rule License requires attribution */
     char tags[512];              /* comma-separated, e.g. "attack.credential_access,attack.t1110" */
@@ -94,6 +95,11 @@ struct detect_eval_stats {
     uint32_t fields, lookups, hs_scans, rules;
 };
 void detect_last_stats(const struct detect_state *st, struct detect_eval_stats *out);
+
+/* A rule's UUID: id when it is one ("xxxxxxxx-xxxx-..."), else a hash of
+ * the title.  Every rule loader (log, flow) names rules this way, so signals
+ * of either kind name a rule alike. */
+void detect_rule_uuid(const char *id, const char *title, uint8_t out[16]);
 
 unsigned detect_rule_count(const struct rule_set *rs);
 const struct rule_info *detect_rule(const struct rule_set *rs, unsigned idx);

@@ -152,6 +152,7 @@ void sigma_rule_free(struct sigma_rule *r)
         return;
     free(r->title);
     free(r->id);
+    free(r->name);
     free(r->status);
     free(r->author);
     free(r->level_text);
@@ -1291,6 +1292,8 @@ static enum doc_result parse_doc(struct pctx *c, const yaml_node_t *root, unsign
     r->title = str_field(c, root, "title", true);
     if (!c->failed)
         r->id = str_field(c, root, "id", false);
+    if (!c->failed)
+        r->name = str_field(c, root, "name", false);
     if (!c->failed)
         r->status = str_field(c, root, "status", false);
     if (!c->failed) {

@@ -115,7 +115,7 @@ struct sigma_op {
 #define SIGMA_RULE_MAX_VALUES 65536
 
 struct sigma_rule {
-    char *title, *id, *status, *author, *level_text;
+    char *title, *id, *name, *status, *author, *level_text; /* name: Sigma's optional rule name (correlations refer to it) */
     char **tags;
     unsigned ntags;
     uint8_t level;          /* 1 informational .. 5 critical (detect.h enum rule_level); 0 = not set */

@@ -20,6 +20,7 @@
 
 enum signal_kind {
     SIGNAL_DETECTION = 1,      /* a Sigma detection rule matched a log event */
+    SIGNAL_FLOW = 2,           /* a flow rule matched a NetFlow/IPFIX record (engine/flow_rules.h) */
 };
 
 struct vigil_signal {
