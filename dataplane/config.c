@@ -535,9 +535,9 @@ int config_parse_cidr(const char *s, struct cfg_cidr *out)
     return 0;
 }
 
-static int f_syslog_ports(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+/* A list of UDP ports into ports[*n]. */
+static int get_ports(struct loader *L, yaml_node_t *v, const char *key, uint16_t *ports, unsigned *n)
 {
-    struct vigil_config *c = obj;
     if (expect(L, v, YAML_SEQUENCE_NODE, key))
         return -1;
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
@@ -545,14 +545,20 @@ static int f_syslog_ports(struct loader *L, const char *key, yaml_node_t *v, voi
         unsigned long x = 0;
         if (get_uint(L, pn, key, 1, 65535, &x))
             return -1;
-        if (c->n_syslog_ports >= CFG_MAX_LISTEN_PORTS)
+        if (*n >= CFG_MAX_LISTEN_PORTS)
             return fail(L, pn, key, "more than %d ports", CFG_MAX_LISTEN_PORTS);
-        for (unsigned i = 0; i < c->n_syslog_ports; i++)
-            if (c->syslog_ports[i] == x)
+        for (unsigned i = 0; i < *n; i++)
+            if (ports[i] == x)
                 return fail(L, pn, key, "port %lu listed twice", x);
-        c->syslog_ports[c->n_syslog_ports++] = (uint16_t)x;
+        ports[(*n)++] = (uint16_t)x;
     }
     return 0;
+}
+
+static int f_syslog_ports(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    return get_ports(L, v, key, c->syslog_ports, &c->n_syslog_ports);
 }
 
 static int f_syslog_max(struct loader *L, const char *key, yaml_node_t *v, void *obj)
@@ -564,25 +570,31 @@ static int f_syslog_max(struct loader *L, const char *key, yaml_node_t *v, void 
     return 0;
 }
 
-static int f_allowed(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+/* A list of CIDRs into a malloc'd array. */
+static int get_cidrs(struct loader *L, yaml_node_t *v, const char *key, struct cfg_cidr **out, unsigned *n)
 {
-    struct vigil_config *c = obj;
     if (expect(L, v, YAML_SEQUENCE_NODE, key))
         return -1;
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    c->allow_any_sender = false;
-    c->allowed = calloc(n ? n : 1, sizeof *c->allowed);
-    if (!c->allowed)
+    size_t cap = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    *out = calloc(cap ? cap : 1, sizeof **out);
+    if (!*out)
         return fail(L, v, key, "out of memory");
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
         yaml_node_t *an = yaml_document_get_node(&L->doc, *it);
         const char *s = scalar(an);
-        if (!s || config_parse_cidr(s, &c->allowed[c->n_allowed]))
+        if (!s || config_parse_cidr(s, &(*out)[*n]))
             return fail(L, an, key, "'%s' is not an address or CIDR (10.0.0.0/8, 2001:db8::/32)",
                         s ? s : "");
-        c->n_allowed++;
+        (*n)++;
     }
     return 0;
+}
+
+static int f_allowed(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    c->allow_any_sender = false;
+    return get_cidrs(L, v, key, &c->allowed, &c->n_allowed);
 }
 
 struct source_ctx {
@@ -658,9 +670,140 @@ static int f_rules_stats_path(struct loader *L, const char *key, yaml_node_t *v,
     return get_string(L, v, key, c->rules_stats_path, sizeof c->rules_stats_path);
 }
 
+static int f_netflow_stats_path(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    return get_string(L, v, key, c->netflow_stats_path, sizeof c->netflow_stats_path);
+}
+
 static int f_stats(struct loader *L, const char *key, yaml_node_t *v, void *obj)
 {
-    static const struct field f[] = {{"path", f_stats_path}, {"rules_path", f_rules_stats_path}, {0}};
+    static const struct field f[] = {{"path", f_stats_path}, {"rules_path", f_rules_stats_path},
+                                     {"netflow_path", f_netflow_stats_path}, {0}};
+    return walk_map(L, v, key, f, obj, NULL);
+}
+
+/* ---- netflow -------------------------------------------------------------- */
+
+static int f_nf_ports(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    return get_ports(L, v, key, c->netflow_ports, &c->n_netflow_ports);
+}
+
+static int f_nf_exporters(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    c->allow_any_exporter = false;
+    return get_cidrs(L, v, key, &c->exporters, &c->n_exporters);
+}
+
+/* Template cache limits: one table of (key, field, range, scale). */
+static int f_nf_limit(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct nf_cache_config *nc = &((struct vigil_config *)obj)->nf.cache;
+    static const struct {
+        const char *name;
+        unsigned long lo, hi;
+    } lim[] = {{"max_exporters", 1, 1u << 20},       {"max_templates", 1, 1u << 22},
+               {"max_templates_per_exporter", 1, 65535}, {"template_timeout_s", 0, 30 * 86400},
+               {"pending_sets", 0, 1u << 20},         {"pending_bytes", 0, 1u << 30},
+               {"pending_timeout_s", 1, 3600}};
+    const char *name = strrchr(key, '.') ? strrchr(key, '.') + 1 : key;
+    for (unsigned i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+        if (strcmp(lim[i].name, name))
+            continue;
+        unsigned long x = 0;
+        if (get_uint(L, v, key, lim[i].lo, lim[i].hi, &x))
+            return -1;
+        switch (i) {
+        case 0: nc->max_exporters = (uint32_t)x; break;
+        case 1: nc->max_templates = (uint32_t)x; break;
+        case 2: nc->max_templates_per_exporter = (uint32_t)x; break;
+        case 3: nc->template_timeout_ns = (int64_t)x * 1000000000; break;
+        case 4: nc->pending_max_sets = (uint32_t)x; break;
+        case 5: nc->pending_max_bytes = (uint32_t)x; break;
+        case 6: nc->pending_timeout_ns = (int64_t)x * 1000000000; break;
+        }
+        return 0;
+    }
+    return fail(L, v, key, "internal: no such limit");
+}
+
+static int f_nf_ignore_port(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    return get_bool(L, v, key, &((struct vigil_config *)obj)->nf.cache.ignore_source_port);
+}
+
+static int f_nf_store(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    return get_string(L, v, key, c->nf_template_store, sizeof c->nf_template_store);
+}
+
+static int f_nf_rules(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    return get_string(L, v, key, c->flow_rules_dir, sizeof c->flow_rules_dir);
+}
+
+static int f_rep_name(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct cfg_rep_list *r = obj;
+    if (get_string(L, v, key, r->name, sizeof r->name))
+        return -1;
+    size_t n = strlen(r->name);
+    if (!n || strspn(r->name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+        return fail(L, v, key, "'%s': a list name is 1..63 of a-z, 0-9, _ and - (rules name it)", r->name);
+    return 0;
+}
+
+static int f_rep_path(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct cfg_rep_list *r = obj;
+    return get_string(L, v, key, r->path, sizeof r->path);
+}
+
+static int f_nf_reputation(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    struct vigil_config *c = obj;
+    if (expect(L, v, YAML_SEQUENCE_NODE, key))
+        return -1;
+    static const struct field f[] = {{"name", f_rep_name}, {"path", f_rep_path}, {0}};
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *rn = yaml_document_get_node(&L->doc, *it);
+        if (c->n_rep == CFG_MAX_REP_LISTS)
+            return fail(L, rn, key, "more than %d lists", CFG_MAX_REP_LISTS);
+        struct cfg_rep_list *r = &c->rep[c->n_rep];
+        unsigned seen = 0;
+        if (walk_map(L, rn, key, f, r, &seen))
+            return -1;
+        if (seen != 3)
+            return fail(L, rn, key, "each list needs a name and a path");
+        for (unsigned i = 0; i < c->n_rep; i++)
+            if (!strcmp(c->rep[i].name, r->name))
+                return fail(L, rn, key, "list '%s' given twice", r->name);
+        c->n_rep++;
+    }
+    return 0;
+}
+
+static int f_netflow(struct loader *L, const char *key, yaml_node_t *v, void *obj)
+{
+    static const struct field f[] = {{"ports", f_nf_ports},
+                                     {"allowed_exporters", f_nf_exporters},
+                                     {"max_exporters", f_nf_limit},
+                                     {"max_templates", f_nf_limit},
+                                     {"max_templates_per_exporter", f_nf_limit},
+                                     {"template_timeout_s", f_nf_limit},
+                                     {"pending_sets", f_nf_limit},
+                                     {"pending_bytes", f_nf_limit},
+                                     {"pending_timeout_s", f_nf_limit},
+                                     {"ignore_source_port", f_nf_ignore_port},
+                                     {"template_store", f_nf_store},
+                                     {"rules", f_nf_rules},
+                                     {"reputation", f_nf_reputation},
+                                     {0}};
     return walk_map(L, v, key, f, obj, NULL);
 }
 
@@ -768,8 +911,15 @@ static int validate(struct loader *L, yaml_node_t *root)
         return fail(L, root, "ports", "at least one port is required");
     if (c->n_workers == 0)
         return fail(L, root, "workers", "at least one worker is required");
-    if (c->n_syslog_ports == 0)
-        return fail(L, root, "syslog.ports", "at least one UDP port to listen on is required");
+    if (c->n_syslog_ports == 0 && c->n_netflow_ports == 0)
+        return fail(L, root, "syslog.ports", "at least one UDP port to listen on (syslog or netflow) is required");
+    for (unsigned i = 0; i < c->n_netflow_ports; i++)
+        for (unsigned j = 0; j < c->n_syslog_ports; j++)
+            if (c->netflow_ports[i] == c->syslog_ports[j])
+                return fail(L, root, "netflow.ports", "port %u is also a syslog port: one port, one protocol",
+                            c->netflow_ports[i]);
+    if ((c->flow_rules_dir[0] || c->n_rep || c->nf_template_store[0]) && c->n_netflow_ports == 0)
+        return fail(L, root, "netflow", "flow rules, reputation lists or a template store without netflow.ports");
     for (unsigned i = 0; i < c->n_workers; i++) {
         if (c->workers[i].lcore == c->main_lcore)
             return fail(L, root, "workers", "worker %u uses lcore %u, which is eal.main_lcore", i,
@@ -828,8 +978,11 @@ static void set_defaults(struct vigil_config *c)
     c->allow_any_sender = true;
     snprintf(c->stats_path, sizeof c->stats_path, "/dev/shm/vigil-dp.stats");
     snprintf(c->rules_stats_path, sizeof c->rules_stats_path, "/dev/shm/vigil-dp.rules.json");
+    snprintf(c->netflow_stats_path, sizeof c->netflow_stats_path, "/dev/shm/vigil-dp.netflow.json");
     snprintf(c->signals_dir, sizeof c->signals_dir, "/dev/shm");
     c->signal_ring_size = 65536;
+    c->allow_any_exporter = true;
+    nf_config_default(&c->nf);
     ruleset_config_defaults(&c->engine);
 }
 
@@ -869,7 +1022,7 @@ int config_load(const char *path, struct vigil_config *cfg, char *err, size_t er
         {"eal", f_eal},         {"ports", f_ports},       {"workers", f_workers},
         {"mbufs", f_mbufs},     {"burst_size", f_burst},  {"reassembly", f_reasm},
         {"syslog", f_syslog},   {"stats", f_stats},       {"engine", f_engine},
-        {"signals", f_signals}, {"control_plane", f_control_plane},
+        {"signals", f_signals}, {"control_plane", f_control_plane}, {"netflow", f_netflow},
         {0}};
     yaml_node_t *root = yaml_document_get_root_node(&L.doc);
     int rc;
@@ -894,6 +1047,9 @@ void config_free(struct vigil_config *cfg)
     cfg->n_eal_args = 0;
     free(cfg->allowed);
     free(cfg->sources);
+    free(cfg->exporters);
+    cfg->exporters = NULL;
+    cfg->n_exporters = 0;
     cfg->allowed = NULL;
     cfg->sources = NULL;
     cfg->n_allowed = cfg->n_sources = 0;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "dataplane/reasm.h"
+#include "engine/netflow.h"
 #include "engine/ruleset.h"
 #include "engine/event.h"
 
@@ -58,6 +59,14 @@ struct cfg_source {
     char timezone[64];
 };
 
+#define CFG_MAX_REP_LISTS 16
+
+/* A named IP reputation list file (netflow.reputation). */
+struct cfg_rep_list {
+    char name[64];
+    char path[PATH_MAX];
+};
+
 struct vigil_config {
     char path[PATH_MAX];
     char dir[PATH_MAX];          /* directory of the file: ${config_dir} in strings */
@@ -88,6 +97,19 @@ struct vigil_config {
 
     char stats_path[PATH_MAX];
     char rules_stats_path[PATH_MAX];   /* per-parser / per-rule counters, JSON, rewritten each second */
+    char netflow_stats_path[PATH_MAX]; /* NetFlow decoder and flow rule counters, JSON, each second */
+
+    /* NetFlow v5/v9/IPFIX listeners (netflow section; no ports: off). */
+    uint16_t netflow_ports[CFG_MAX_LISTEN_PORTS];
+    unsigned n_netflow_ports;
+    bool allow_any_exporter;       /* netflow.allowed_exporters absent */
+    struct cfg_cidr *exporters;    /* malloc'd */
+    unsigned n_exporters;
+    struct nf_config nf;           /* template cache limits, per worker */
+    char nf_template_store[PATH_MAX];  /* LMDB directory for templates across restarts; "" = none */
+    char flow_rules_dir[PATH_MAX];     /* Sigma flow rules; "" = no flow checks */
+    struct cfg_rep_list rep[CFG_MAX_REP_LISTS];
+    unsigned n_rep;
 
     /* Signal rings to vigil-cp: one file per worker in signals_dir,
      * signal_ring_size records each (0: no rings, signals only counted). */

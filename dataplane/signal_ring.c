@@ -258,6 +258,28 @@ void signal_ring_stats(const struct signal_ring *r, struct signal_ring_stats *st
     st->producer_attaches = h->producer_attaches;
 }
 
+int signal_ring_peek_stats(const char *path, struct signal_ring_stats *st)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 1 : -1;
+    struct stat sb;
+    struct ring_file_hdr h;
+    if (fstat(fd, &sb) || (size_t)sb.st_size < RING_OFFSET || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+        !header_ok(&h, (size_t)sb.st_size, 0)) {
+        close(fd);
+        return -1;
+    }
+    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return -1;
+    struct signal_ring r = {.hdr = p, .ring = (struct rte_ring *)((char *)p + RING_OFFSET)};
+    signal_ring_stats(&r, st);
+    munmap(p, (size_t)sb.st_size);
+    return 0;
+}
+
 bool signal_ring_replaced(const struct signal_ring *r)
 {
     struct stat st;

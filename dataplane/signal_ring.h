@@ -73,6 +73,11 @@ unsigned signal_ring_dequeue(struct signal_ring *r, struct vigil_signal *out, un
 
 void signal_ring_stats(const struct signal_ring *r, struct signal_ring_stats *st);
 
+/* The stats of the ring file at path without attaching to it (read-only
+ * mapping; neither side's state changes): for vigilctl status.  0, 1 when
+ * there is no such file, -1 when it is not a ring of this version. */
+int signal_ring_peek_stats(const char *path, struct signal_ring_stats *st);
+
 /* True when the file at the ring's path is no longer the one mapped (a
  * restarted vigil-dp replaced it).  The consumer drains the old mapping,
  * closes it and opens the path again. */

@@ -11,6 +11,7 @@
 #include "engine/event_json.h"
 #include "engine/ruleset.h"
 #include "engine/syslog.h"
+#include "mgmt/term.h"
 
 struct opts {
     struct ruleset_config cfg;
@@ -144,15 +145,7 @@ static int do_compile(struct opts *o)
 
 static const char *const level_names[] = {"?", "informational", "low", "medium", "high", "critical"};
 
-/* Prints a value for a terminal: control characters and invalid UTF-8
- * escaped, as in the JSON tap. */
-static void print_escaped(const char *p, size_t n)
-{
-    static char buf[6 * 65536 + 16];
-    size_t w = json_escape(p, n, buf, sizeof buf);
-    if (w != (size_t)-1)
-        fwrite(buf, 1, w, stdout);
-}
+static void print_escaped(const char *p, size_t n) { term_print_escaped(stdout, p, n); }
 
 static void print_text(unsigned lineno, const char *line, size_t len, const struct ruleset *rs,
                        const struct event_fields *ef, const struct vigil_signal *sig, unsigned n_sig)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mgmt/cmd_query.h"
 #include "mgmt/cmd_rules.h"
 
 static void usage(FILE *out)
@@ -14,7 +15,14 @@ static void usage(FILE *out)
             "  rules test [DIR] FILE        show, for each log line of FILE, the parser, fields and rules that fire\n"
             "  rules compile [DIR] [-o FILE] compile once and write the compiled ruleset vigil-dp loads\n"
             "DIR is a configuration directory with parsers/, rules/ and fieldmap.yaml (default:\n"
-            "/etc/vigil); --parsers DIR, --rules DIR and --fieldmap FILE override its parts.\n");
+            "/etc/vigil); --parsers DIR, --rules DIR and --fieldmap FILE override its parts.\n"
+            "  alerts [show ID] [filters]   alerts in the store, newest first\n"
+            "  incidents [show ID] [filters] incidents (attack chains), or one as a timeline\n"
+            "  entity ADDR                  what the store knows about an address\n"
+            "  verify                       check the store's hash chain; names edited, deleted or moved records\n"
+            "  status                       vigil-dp, vigil-cp, signal rings and store at a glance\n"
+            "Queries read the store named by -c CONFIG (default /etc/vigil/vigil.yaml) or --store DIR;\n"
+            "--json prints one JSON object per line.  vigilctl alerts --help lists the filters.\n");
 }
 
 int main(int argc, char **argv)
@@ -25,6 +33,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "rules"))
         return cmd_rules(argc - 1, argv + 1);
+    static const char *const queries[] = {"alerts", "incidents", "entity", "verify", "status"};
+    for (unsigned i = 0; i < sizeof queries / sizeof queries[0]; i++)
+        if (!strcmp(argv[1], queries[i]))
+            return cmd_query(queries[i], argc - 1, argv + 1);
     fprintf(stderr, "vigilctl: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
