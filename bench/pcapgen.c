@@ -39,6 +39,10 @@ static const char usage_text[] =
     "  --pad-to N            pad (with trailing spaces) or cut each line to exactly N bytes\n"
     "  --start SECONDS       timestamp of the first frame (default 1700000000)\n"
     "  --pps N               frames per second for timestamps (default 100000)\n"
+    "  --netflow5 FILE       NetFlow v5 exports of the flows in FILE, 30 per datagram\n"
+    "                        (emitted before the lines); a line: SRC DST SPORT DPORT\n"
+    "                        PROTO PACKETS BYTES TCPFLAGS [SECONDS_AGO]; the export\n"
+    "                        time is --start, '#' lines are comments\n"
     "  --raw FILE            the whole FILE as one UDP payload (repeatable; emitted\n"
     "                        before the lines, in the order given)\n"
     "  --max-len N           cut lines longer than N bytes (default 65000), counted\n"
@@ -108,6 +112,90 @@ static char *load_file(const char *path, size_t *len)
     return buf;
 }
 
+static void add_msg(const char *p, size_t len, bool raw);
+
+static void put16(uint8_t *p, unsigned v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, v >> 16);
+    put16(p + 2, v & 0xffff);
+}
+
+/* NetFlow v5 (Cisco's format: 24-byte header, 48-byte records, at most 30
+ * per datagram): the flow list of path as export datagrams sent at
+ * export_secs by a router up for an hour.  A test and demo helper, so it
+ * stops at the first line it cannot read. */
+static void add_netflow5(const char *path, uint64_t export_secs)
+{
+    size_t len;
+    char *text = load_file(path, &len);
+    uint8_t *dgram = NULL;
+    unsigned count = 0;
+    static uint32_t seq;
+    const uint32_t uptime_ms = 3600000;
+    unsigned lineno = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char src[64], dst[64];
+        unsigned sport, dport, proto, flags;
+        unsigned long packets, bytes, ago = 0;
+        int k = sscanf(line, "%63s %63s %u %u %u %lu %lu %x %lu", src, dst, &sport, &dport, &proto, &packets, &bytes,
+                       &flags, &ago);
+        struct vigil_ip s4, d4;
+        if (k < 8 || pktcraft_parse_ip(src, &s4) || pktcraft_parse_ip(dst, &d4) || s4.family != 4 || d4.family != 4 ||
+            sport > 65535 || dport > 65535 || proto > 255 || flags > 255 || ago * 1000 >= uptime_ms)
+            die("--netflow5 %s:%u: want SRC DST SPORT DPORT PROTO PACKETS BYTES TCPFLAGS(hex) [SECONDS_AGO < 3600], "
+                "IPv4 only", path, lineno);
+        if (!dgram) {
+            if (!(dgram = calloc(1, 24 + 30 * 48)))
+                die("out of memory");
+            count = 0;
+        }
+        uint8_t *r = dgram + 24 + 48 * count;
+        memcpy(r, s4.addr, 4);
+        memcpy(r + 4, d4.addr, 4);
+        put16(r + 12, 1);                                   /* input ifIndex */
+        put16(r + 14, 2);                                   /* output ifIndex */
+        put32(r + 16, (uint32_t)packets);
+        put32(r + 20, (uint32_t)bytes);
+        put32(r + 24, uptime_ms - (uint32_t)ago * 1000);    /* First */
+        put32(r + 28, uptime_ms - (uint32_t)ago * 1000);    /* Last */
+        put16(r + 32, sport);
+        put16(r + 34, dport);
+        r[37] = (uint8_t)flags;
+        r[38] = (uint8_t)proto;
+        r[44] = 24;                                         /* src mask */
+        r[45] = 24;
+        if (++count == 30) {
+            put16(dgram, 5);
+            put16(dgram + 2, count);
+            put32(dgram + 4, uptime_ms);
+            put32(dgram + 8, (uint32_t)export_secs);
+            put32(dgram + 16, seq);
+            seq += count;
+            add_msg((const char *)dgram, 24 + 48 * count, true);
+            dgram = NULL;
+        }
+    }
+    if (dgram) {
+        put16(dgram, 5);
+        put16(dgram + 2, count);
+        put32(dgram + 4, uptime_ms);
+        put32(dgram + 8, (uint32_t)export_secs);
+        put32(dgram + 16, seq);
+        seq += count;
+        add_msg((const char *)dgram, 24 + 48 * count, true);
+    }
+    free(text);
+}
+
 static void add_msg(const char *p, size_t len, bool raw)
 {
     if (n_msgs == cap_msgs) {
@@ -161,7 +249,7 @@ static void split_lines(const char *buf, size_t len, bool skip_comments, bool wa
 int main(int argc, char **argv)
 {
     enum { O_SKIP = 256, O_WAZUH, O_PRI, O_SRC, O_DST, O_DPORT, O_SPORT, O_VLAN, O_MTU,
-           O_REPEAT, O_PAD, O_START, O_PPS, O_RAW, O_MAXLEN, O_APPEND,
+           O_REPEAT, O_PAD, O_START, O_PPS, O_RAW, O_NETFLOW5, O_MAXLEN, O_APPEND,
            O_FRAMES_DIR, O_FRAMES_PREFIX };
     static const struct option lopts[] = {
         {"out", required_argument, NULL, 'o'},
@@ -179,6 +267,7 @@ int main(int argc, char **argv)
         {"start", required_argument, NULL, O_START},
         {"pps", required_argument, NULL, O_PPS},
         {"raw", required_argument, NULL, O_RAW},
+        {"netflow5", required_argument, NULL, O_NETFLOW5},
         {"max-len", required_argument, NULL, O_MAXLEN},
         {"append", no_argument, NULL, O_APPEND},
         {"frames-dir", required_argument, NULL, O_FRAMES_DIR},
@@ -198,8 +287,8 @@ int main(int argc, char **argv)
     uint16_t vlan[2] = {0, 0};
     unsigned long repeat = 1, pad_to = 0, max_len = 65000, pps = 100000;
     uint64_t start = 1700000000;
-    const char *raw_files[256];
-    unsigned n_raw = 0;
+    const char *raw_files[256], *nf5_files[64];
+    unsigned n_raw = 0, n_nf5 = 0;
 
     int c;
     while ((c = getopt_long(argc, argv, "o:h", lopts, NULL)) != -1) {
@@ -244,6 +333,11 @@ int main(int argc, char **argv)
                 die("--raw: too many files");
             raw_files[n_raw++] = optarg;
             break;
+        case O_NETFLOW5:
+            if (n_nf5 == sizeof nf5_files / sizeof nf5_files[0])
+                die("--netflow5: too many files");
+            nf5_files[n_nf5++] = optarg;
+            break;
         case O_MAXLEN: max_len = parse_num("--max-len", optarg, 1, 65507); break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
@@ -253,13 +347,15 @@ int main(int argc, char **argv)
         fputs(usage_text, stderr);
         die("-o OUT.pcap is required");
     }
-    if (optind == argc && n_raw == 0) {
+    if (optind == argc && n_raw == 0 && n_nf5 == 0) {
         fputs(usage_text, stderr);
-        die("no input: give FILE... or --raw FILE");
+        die("no input: give FILE..., --raw FILE or --netflow5 FILE");
     }
     if (n_senders == 0)
         pktcraft_parse_ip("198.51.100.10", &senders[n_senders++]);
 
+    for (unsigned i = 0; i < n_nf5; i++)
+        add_netflow5(nf5_files[i], start);
     /* Everything is loaded first: --repeat replays stdin too. */
     for (unsigned i = 0; i < n_raw; i++) {
         size_t len;

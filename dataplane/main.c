@@ -31,12 +31,15 @@
 #include <rte_rcu_qsbr.h>
 
 #include "dataplane/config.h"
+#include "dataplane/flowpath.h"
 #include "dataplane/port.h"
 #include "dataplane/senders.h"
 #include "dataplane/signal_ring.h"
 #include "dataplane/stats.h"
 #include "dataplane/tap.h"
 #include "dataplane/worker.h"
+#include "engine/flow_rules.h"
+#include "engine/nf_template_store.h"
 #include "engine/ruleset.h"
 
 #define DEFAULT_CONFIG "/etc/vigil/vigil.yaml"
@@ -59,14 +62,19 @@ static void on_signal(int sig)
  * passed a quiescent state (RCU), and only then frees the old one: no packet
  * waits, none is processed twice, none sees a half-built ruleset. */
 static const struct ruleset *current;
+static const struct flow_checks *current_flow; /* the same, for NetFlow records */
 
 struct reload {
     pthread_t thread;
     int running;
     volatile int done;          /* set by the thread when result/diag are ready */
     struct ruleset *result;     /* NULL: the load failed */
+    struct flow_checks *flow;   /* NULL: no flow checks configured, or their load failed (flow_failed) */
+    int flow_failed;
+    char flow_err[512];
     struct diag diag;
     const struct ruleset_config *cfg;
+    const struct vigil_config *vcfg;
     unsigned n_workers;
     double took_ms;
 };
@@ -89,7 +97,12 @@ static void *reload_thread(void *arg)
     struct reload *r = arg;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    r->result = load_ruleset(r->cfg, r->n_workers, &r->diag);
+    r->result = r->cfg ? load_ruleset(r->cfg, r->n_workers, &r->diag) : NULL;
+    r->flow = NULL;
+    r->flow_failed = 0;
+    if (r->vcfg->flow_rules_dir[0] || r->vcfg->n_rep)
+        r->flow_failed = flow_checks_load(r->vcfg, r->n_workers, (int)rte_socket_id(), &r->flow, &r->diag,
+                                          r->flow_err, sizeof r->flow_err) != 0;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     r->took_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
@@ -107,6 +120,18 @@ static void publish_ruleset(struct ruleset *rs, struct rte_rcu_qsbr *qs, struct 
         sb->hdr->ruleset_swaps++;
     }
     sb->hdr->ruleset_hash = rs->hash;
+}
+
+/* The same for the flow checks. */
+static void publish_flow(struct flow_checks *fc, struct rte_rcu_qsbr *qs)
+{
+    const struct flow_checks *old = current_flow;
+    __atomic_store_n(&current_flow, fc, __ATOMIC_RELEASE);
+    if (old) {
+        uint64_t token = rte_rcu_qsbr_start(qs);
+        rte_rcu_qsbr_check(qs, token, true);
+        flow_checks_free((struct flow_checks *)old);
+    }
 }
 
 /* Rewrites the per-parser and per-rule counters file (tmp + rename, so a
@@ -340,10 +365,32 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (opt.check_only && cfg.flow_rules_dir[0]) {
+        /* flow rules load without the EAL; reputation lists are built (LPM) at start */
+        struct diag d;
+        diag_init(&d);
+        const char *names[CFG_MAX_REP_LISTS], *path = cfg.flow_rules_dir;
+        for (unsigned i = 0; i < cfg.n_rep; i++)
+            names[i] = cfg.rep[i].name;
+        struct flow_ruleset *frs = NULL;
+        int frc = flow_rules_load(&path, 1, names, cfg.n_rep, NULL, &frs, &d);
+        diag_print(&d, stderr);
+        int errors = (int)d.errors;
+        diag_free(&d);
+        if (!frc)
+            fprintf(stderr, "vigil-dp: %u flow rules from %s\n", flow_rules_count(frs), path);
+        flow_rules_free(frs);
+        if (frc || errors) {
+            ruleset_free(initial);
+            config_free(&cfg);
+            return 1;
+        }
+    }
     if (opt.check_only) {
-        printf("%s: configuration is valid (%u port%s, %u worker%s, syslog on %u port%s%s)\n", opt.config,
-               cfg.n_ports, cfg.n_ports == 1 ? "" : "s", cfg.n_workers, cfg.n_workers == 1 ? "" : "s",
-               cfg.n_syslog_ports, cfg.n_syslog_ports == 1 ? "" : "s", initial ? ", rules valid" : "");
+        printf("%s: configuration is valid (%u port%s, %u worker%s, syslog on %u port%s, netflow on %u port%s%s)\n",
+               opt.config, cfg.n_ports, cfg.n_ports == 1 ? "" : "s", cfg.n_workers, cfg.n_workers == 1 ? "" : "s",
+               cfg.n_syslog_ports, cfg.n_syslog_ports == 1 ? "" : "s", cfg.n_netflow_ports,
+               cfg.n_netflow_ports == 1 ? "" : "s", initial ? ", rules valid" : "");
         ruleset_free(initial);
         config_free(&cfg);
         return 0;
@@ -381,7 +428,9 @@ int main(int argc, char **argv)
     int rc = 1;
     struct stats_block sb = {.fd = -1};
     struct rte_mempool *pool = NULL;
-    struct senders *senders = NULL;
+    struct senders *senders = NULL, *exporters = NULL;
+    struct flow_checks *initial_flow = NULL;
+    struct nf_template_store *nf_store = NULL;
     struct tap *tap = NULL;
     static struct worker workers[CFG_MAX_WORKERS];
     static uint16_t port_ids[CFG_MAX_PORTS];
@@ -434,32 +483,73 @@ int main(int argc, char **argv)
         goto out;
     for (unsigned i = 0; i < cfg.n_syslog_ports; i++)
         listen[cfg.syslog_ports[i]] = LISTEN_SYSLOG;
+    if (cfg.n_netflow_ports) {
+        /* the exporter ACL is a sender table of its own (no time zones) */
+        static struct vigil_config ecfg;
+        ecfg = cfg;
+        ecfg.allow_any_sender = cfg.allow_any_exporter;
+        ecfg.allowed = cfg.exporters;
+        ecfg.n_allowed = cfg.n_exporters;
+        ecfg.sources = NULL;
+        ecfg.n_sources = 0;
+        if (!(exporters = senders_create(&ecfg, (int)rte_socket_id(), err, sizeof err))) {
+            fprintf(stderr, "vigil-dp: netflow.allowed_exporters: %s\n", err);
+            goto out;
+        }
+        for (unsigned i = 0; i < cfg.n_netflow_ports; i++)
+            listen[cfg.netflow_ports[i]] = LISTEN_NETFLOW;
+        if (cfg.flow_rules_dir[0] || cfg.n_rep) {
+            struct diag d;
+            diag_init(&d);
+            int frc = flow_checks_load(&cfg, cfg.n_workers, (int)rte_socket_id(), &initial_flow, &d, err,
+                                       sizeof err);
+            diag_print(&d, stderr);
+            diag_free(&d);
+            if (frc) {
+                fprintf(stderr, "vigil-dp: %s\n", err);
+                goto out;
+            }
+            fprintf(stderr, "vigil-dp: netflow on %u port%s: %u flow rules, %u reputation list%s\n",
+                    cfg.n_netflow_ports, cfg.n_netflow_ports == 1 ? "" : "s", flow_checks_rule_count(initial_flow),
+                    cfg.n_rep, cfg.n_rep == 1 ? "" : "s");
+        }
+        if (cfg.nf_template_store[0] && nf_store_open(cfg.nf_template_store, 0, &nf_store, err, sizeof err)) {
+            fprintf(stderr, "vigil-dp: netflow.template_store: %s\n", err);
+            goto out;
+        }
+    }
     if (opt.tap && !(tap = tap_open(opt.tap, cfg.n_workers, err, sizeof err))) {
         fprintf(stderr, "vigil-dp: %s\n", err);
         goto out;
     }
 
-    if (initial) {
+    if (initial || initial_flow) {
         qs = rte_zmalloc("vigil_rcu", rte_rcu_qsbr_get_memsize(cfg.n_workers), RTE_CACHE_LINE_SIZE);
         if (!qs || rte_rcu_qsbr_init(qs, cfg.n_workers)) {
             fprintf(stderr, "vigil-dp: cannot set up RCU for %u workers\n", cfg.n_workers);
             goto out;
         }
-        publish_ruleset(initial, qs, &sb);
+        if (initial)
+            publish_ruleset(initial, qs, &sb);
+        if (initial_flow)
+            publish_flow(initial_flow, qs);
         initial = NULL;
+        initial_flow = NULL;
     }
     static struct worker_env env;
     env = (struct worker_env){.listen = listen, .senders = senders, .syslog_max_message = cfg.syslog_max_message,
                               .tap = tap, .stop = &stop_requested, .burst = cfg.burst_size, .reasm = cfg.reasm,
-                              .ruleset = qs ? &current : NULL, .qs = qs};
+                              .ruleset = qs ? &current : NULL, .qs = qs, .exporters = exporters,
+                              .nf = cfg.n_netflow_ports ? &cfg.nf : NULL, .nf_persist = nf_store != NULL,
+                              .flow = qs ? &current_flow : NULL};
     for (unsigned i = 0; i < cfg.n_workers; i++) {
         const struct cfg_worker *cw = &cfg.workers[i];
         struct worker *w = &workers[i];
         sb.hdr->worker_lcore[i] = cw->lcore;
         if (worker_init(w, i, cw->lcore, &env, &sb.workers[i])) {
-            fprintf(stderr, "vigil-dp: worker %u: out of memory for reassembly (%u flows, %u fragment mbufs); "
-                    "lower reassembly.max_flows / max_fragments or raise -m in eal.args\n", i, cfg.reasm.max_flows,
-                    cfg.reasm.max_fragments);
+            fprintf(stderr, "vigil-dp: worker %u: out of memory for reassembly (%u flows, %u fragment mbufs) or "
+                    "the NetFlow template cache; lower reassembly.max_flows / max_fragments or netflow.max_templates, "
+                    "or raise -m in eal.args\n", i, cfg.reasm.max_flows, cfg.reasm.max_fragments);
             goto out;
         }
         if (qs && cfg.signal_ring_size) {
@@ -479,6 +569,15 @@ int main(int argc, char **argv)
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    if (nf_store) {
+        /* templates saved by the last run: data decodes at once after a restart */
+        int k = flow_templates_restore(nf_store, workers, cfg.n_workers,
+                                       (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, err, sizeof err);
+        if (k < 0)
+            fprintf(stderr, "vigil-dp: netflow.template_store: %s (starting without saved templates)\n", err);
+        else
+            fprintf(stderr, "vigil-dp: %d NetFlow/IPFIX templates restored from %s\n", k, cfg.nf_template_store);
+    }
     sb.hdr->started_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     sb.hdr->running = 1;
     uint64_t launch_tsc = rte_rdtsc();
@@ -501,15 +600,21 @@ int main(int argc, char **argv)
         struct timespec nap = {0, 50 * 1000 * 1000};
         nanosleep(&nap, NULL);
         update_port_stats(port_ids, ports_up, &sb);
-        if (++ticks % 20 == 0)
+        if (++ticks % 20 == 0) {
             write_rules_stats(cfg.rules_stats_path);
+            if (cfg.n_netflow_ports)
+                flow_write_counters(cfg.netflow_stats_path, workers, cfg.n_workers, current_flow);
+            if (nf_store && flow_templates_save(nf_store, workers, cfg.n_workers, false, err, sizeof err))
+                fprintf(stderr, "vigil-dp: netflow.template_store: %s\n", err);
+        }
         if (reload_requested && !reload.running) {
             reload_requested = 0;
             if (!qs) {
-                fprintf(stderr, "vigil-dp: SIGHUP ignored: no engine section in %s\n", opt.config);
+                fprintf(stderr, "vigil-dp: SIGHUP ignored: no engine section or flow checks in %s\n", opt.config);
             } else {
                 diag_init(&reload.diag);
-                reload.cfg = &cfg.engine;
+                reload.cfg = current ? &cfg.engine : NULL;
+                reload.vcfg = &cfg;
                 reload.n_workers = cfg.n_workers;
                 reload.done = 0;
                 reload.running = pthread_create(&reload.thread, NULL, reload_thread, &reload) == 0;
@@ -522,7 +627,18 @@ int main(int argc, char **argv)
             reload.running = 0;
             diag_print(&reload.diag, stderr);
             diag_free(&reload.diag);
-            if (reload.result) {
+            if (reload.flow_failed) {
+                fprintf(stderr, "vigil-dp: flow checks reload failed (%s); the previous ones stay active\n",
+                        reload.flow_err);
+            } else if (reload.flow) {
+                flow_write_counters(cfg.netflow_stats_path, workers, cfg.n_workers, current_flow);
+                publish_flow(reload.flow, qs);
+                reload.flow = NULL;
+                fprintf(stderr, "vigil-dp: %u flow rules now active\n", flow_checks_rule_count(current_flow));
+            }
+            if (!reload.cfg) {
+                /* flow checks only */
+            } else if (reload.result) {
                 write_rules_stats(cfg.rules_stats_path); /* the old ruleset's last counters */
                 publish_ruleset(reload.result, qs, &sb);
                 fprintf(stderr, "vigil-dp: ruleset %016llx now active (reload %llu: %u databases compiled, %u "
@@ -541,6 +657,10 @@ int main(int argc, char **argv)
         worker_drain(&workers[i]);
     update_port_stats(port_ids, ports_up, &sb);
     write_rules_stats(cfg.rules_stats_path);
+    if (cfg.n_netflow_ports)
+        flow_write_counters(cfg.netflow_stats_path, workers, cfg.n_workers, current_flow);
+    if (nf_store && flow_templates_save(nf_store, workers, cfg.n_workers, true, err, sizeof err))
+        fprintf(stderr, "vigil-dp: netflow.template_store: %s\n", err);
     rc = launch_failed;
 
 out:
@@ -557,10 +677,14 @@ out:
     if (reload.running) {
         pthread_join(reload.thread, NULL);
         ruleset_free(reload.result);
+        flow_checks_free(reload.flow);
         diag_free(&reload.diag);
     }
     ruleset_free((struct ruleset *)current);
     ruleset_free(initial);
+    flow_checks_free((struct flow_checks *)current_flow);
+    flow_checks_free(initial_flow);
+    nf_store_close(nf_store);
     rte_free(qs);
     for (unsigned i = 0; i < cfg.n_workers; i++) {
         signal_ring_close(workers[i].sigring);
@@ -570,6 +694,7 @@ out:
     for (unsigned i = 0; i < ports_up; i++)
         port_shutdown(port_ids[i]);
     senders_destroy(senders);
+    senders_destroy(exporters);
     free(listen);
     rte_mempool_free(pool);
     stats_close(&sb);

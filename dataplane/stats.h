@@ -53,6 +53,14 @@
     X(events_unparsed,       "syslog events no parser claimed (still checked by keyword rules)") \
     X(signals,               "detection signals produced (one per rule that fired)") \
     X(signals_dropped_ring_full, "signals vigil-cp's ring had no room for (vigil-cp slow or not running)") \
+    X(netflow_datagrams,     "datagrams handed to the NetFlow/IPFIX decoder")    \
+    X(netflow_records,       "flow records decoded (v5, v9 and IPFIX)")          \
+    X(netflow_malformed,     "NetFlow datagrams dropped or cut short as malformed (reasons: the netflow counters file)") \
+    X(flow_signals,          "flow signals produced (one per flow rule that matched)") \
+    X(flow_matches_dropped,  "flow rule matches beyond the per-record limit (16)") \
+    X(flow_reputation_hits,  "flow records with a source or destination on a reputation list") \
+    X(nf_template_exports,   "template sets handed to the main lcore for the template store") \
+    X(nf_template_exports_failed, "template exports that did not fit (8 MiB) or had no buffer") \
     X(tap_dropped,           "events the debug tap could not write")
 
 struct worker_counters {

@@ -36,6 +36,8 @@ int worker_init(struct worker *w, unsigned index, unsigned lcore, const struct w
     w->signals = rte_malloc_socket("vigil_signals", WORKER_MAX_SIGNALS * sizeof *w->signals, 64, socket);
     if (env->tap)
         w->tap_extra = rte_malloc_socket("vigil_tap_extra", WORKER_TAP_EXTRA, 64, socket);
+    if (env->nf && flow_worker_init(&w->flow, env->nf))
+        return -1;
     return w->linear && w->reasm && w->signals && (!env->tap || w->tap_extra) ? 0 : -1;
 }
 
@@ -52,6 +54,7 @@ void worker_fini(struct worker *w)
     rte_free(w->linear);
     rte_free(w->signals);
     rte_free(w->tap_extra);
+    flow_worker_fini(&w->flow);
     w->reasm = NULL;
     w->linear = NULL;
     w->signals = NULL;
@@ -132,6 +135,14 @@ static void handle_datagram(struct worker *w, const struct pkt_info *pi, const u
         w->c->drop_unknown_port++;
         return;
     }
+    if (kind == LISTEN_NETFLOW) {
+        if (!senders_allowed(w->env->exporters, &pi->src)) {
+            w->c->drop_acl++;
+            return;
+        }
+        flow_handle_datagram(w, pi, frame + pi->payload_off, pi->payload_len);
+        return;
+    }
     const struct tz_zone *zone;
     if (!senders_lookup(w->env->senders, &pi->src, &zone)) {
         w->c->drop_acl++;
@@ -146,8 +157,9 @@ static void handle_fragment(struct worker *w, const struct rte_mbuf *m, struct p
 {
     struct worker_counters *c = w->c;
     /* The sender is in every fragment: refuse strangers before they can
-     * occupy reassembly. */
-    if (!senders_allowed(w->env->senders, &pi->src)) {
+     * occupy reassembly (a syslog sender or a NetFlow exporter). */
+    if (!senders_allowed(w->env->senders, &pi->src) &&
+        !(w->env->exporters && senders_allowed(w->env->exporters, &pi->src))) {
         c->drop_acl_fragments++;
         return;
     }
@@ -209,6 +221,7 @@ void worker_handle_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, u
     clock_gettime(CLOCK_REALTIME, &ts);
     w->now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     w->rs = w->env->ruleset ? __atomic_load_n(w->env->ruleset, __ATOMIC_ACQUIRE) : NULL;
+    w->fc = w->env->flow ? __atomic_load_n(w->env->flow, __ATOMIC_ACQUIRE) : NULL;
     for (uint16_t i = 0; i < n; i++) {
         if (i + 1 < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
@@ -216,7 +229,14 @@ void worker_handle_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, u
     }
     rte_pktmbuf_free_bulk(pkts, n);
     reasm_tick(w->reasm, now_tsc, w->c);
+    /* a busy worker has no quiet moments: template expiry and export run
+     * here once a second */
+    if (w->env->nf && w->now_ns >= w->next_flow_tick_ns) {
+        flow_worker_tick(w, w->now_ns);
+        w->next_flow_tick_ns = w->now_ns + 1000000000;
+    }
     w->rs = NULL;
+    w->fc = NULL;
 }
 
 int worker_loop(void *arg)
@@ -246,8 +266,18 @@ int worker_loop(void *arg)
         if (env->qs)
             rte_rcu_qsbr_quiescent(env->qs, w->index);
         if (!got) {
-            /* Quiet moment: expire fragments, and let the tap show what it holds. */
+            /* Quiet moment: expire fragments, templates and held NetFlow
+             * sets, and let the tap show what it holds. */
             reasm_tick(w->reasm, tsc, c);
+            if (env->nf) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+                if (now >= w->next_flow_tick_ns) {
+                    flow_worker_tick(w, now);
+                    w->next_flow_tick_ns = now + 1000000000;
+                }
+            }
             if (env->tap)
                 tap_flush(env->tap, w->index);
             rte_pause();

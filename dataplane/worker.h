@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "dataplane/config.h"
+#include "dataplane/flowpath.h"
 #include "dataplane/reasm.h"
 
 struct rte_mbuf;
@@ -29,6 +30,7 @@ struct worker_counters;
 enum listen_kind {
     LISTEN_NONE = 0,
     LISTEN_SYSLOG,
+    LISTEN_NETFLOW,
 };
 
 /* Largest datagram a worker linearizes (the IPv4/IPv6 limit plus L2). */
@@ -40,7 +42,10 @@ enum listen_kind {
 /* What every worker shares, read-only, for the life of the process. */
 struct worker_env {
     const uint8_t *listen;          /* 65536 entries of enum listen_kind, by UDP port */
-    const struct senders *senders;
+    const struct senders *senders;     /* syslog senders (and, before reassembly, everyone allowed) */
+    const struct senders *exporters;   /* NetFlow exporters; NULL: no netflow ports */
+    const struct nf_config *nf;        /* decoder limits per worker; NULL: no netflow ports */
+    bool nf_persist;                   /* a template store is configured: export template sets */
     uint32_t syslog_max_message;
     struct tap *tap;                /* NULL: no tap */
     const volatile int *stop;       /* set by the main lcore to end the loop */
@@ -50,6 +55,7 @@ struct worker_env {
      * burst and report a quiescent state to qs after each poll round, so the
      * main lcore knows when an old ruleset is no longer in use (RCU). */
     const struct ruleset *const *ruleset;
+    const struct flow_checks *const *flow; /* flow rules and reputation lists; NULL: none */
     struct rte_rcu_qsbr *qs;
 };
 
@@ -64,6 +70,8 @@ struct worker {
     const struct worker_env *env;
 
     const struct ruleset *rs;       /* the ruleset of the burst being handled */
+    const struct flow_checks *fc;   /* the flow checks of the burst being handled */
+    int64_t next_flow_tick_ns;
     int64_t now_ns;                 /* wall clock of the burst being handled */
     struct worker_counters *c;      /* this worker's slot in the stats block */
     struct reasm *reasm;
@@ -71,6 +79,7 @@ struct worker {
     char *tap_extra;                /* WORKER_TAP_EXTRA bytes when the tap is on */
     struct vigil_signal *signals;   /* WORKER_MAX_SIGNALS */
     struct signal_ring *sigring;    /* to vigil-cp; NULL: signals are only counted (and tapped) */
+    struct flow_worker flow;        /* NetFlow decoder and template hand-over (env->nf set) */
 };
 
 /* Sets up worker index on lcore with env (which must outlive the worker) and
