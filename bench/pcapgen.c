@@ -126,6 +126,20 @@ static void put32(uint8_t *p, uint32_t v)
     put16(p + 2, v & 0xffff);
 }
 
+/* Fills in the header of a v5 datagram of count records and queues it
+ * (add_msg keeps dgram).  seq is the exporter's flow sequence: it counts
+ * records, so it moves on by count. */
+static void send_netflow5(uint8_t *dgram, unsigned count, uint32_t uptime_ms, uint64_t export_secs, uint32_t *seq)
+{
+    put16(dgram, 5);
+    put16(dgram + 2, count);
+    put32(dgram + 4, uptime_ms);
+    put32(dgram + 8, (uint32_t)export_secs);
+    put32(dgram + 16, *seq);
+    *seq += count;
+    add_msg((const char *)dgram, 24 + 48 * count, true);
+}
+
 /* NetFlow v5 (Cisco's format: 24-byte header, 48-byte records, at most 30
  * per datagram): the flow list of path as export datagrams sent at
  * export_secs by a router up for an hour.  A test and demo helper, so it
@@ -133,7 +147,14 @@ static void put32(uint8_t *p, uint32_t v)
 static void add_netflow5(const char *path, uint64_t export_secs)
 {
     size_t len;
-    char *text = load_file(path, &len);
+    char *raw = load_file(path, &len);
+    /* load_file does not terminate the text; strtok needs it */
+    char *text = malloc(len + 1);
+    if (!text)
+        die("out of memory");
+    memcpy(text, raw, len);
+    text[len] = '\0';
+    free(raw);
     uint8_t *dgram = NULL;
     unsigned count = 0;
     static uint32_t seq;
@@ -174,25 +195,12 @@ static void add_netflow5(const char *path, uint64_t export_secs)
         r[44] = 24;                                         /* src mask */
         r[45] = 24;
         if (++count == 30) {
-            put16(dgram, 5);
-            put16(dgram + 2, count);
-            put32(dgram + 4, uptime_ms);
-            put32(dgram + 8, (uint32_t)export_secs);
-            put32(dgram + 16, seq);
-            seq += count;
-            add_msg((const char *)dgram, 24 + 48 * count, true);
+            send_netflow5(dgram, count, uptime_ms, export_secs, &seq);
             dgram = NULL;
         }
     }
-    if (dgram) {
-        put16(dgram, 5);
-        put16(dgram + 2, count);
-        put32(dgram + 4, uptime_ms);
-        put32(dgram + 8, (uint32_t)export_secs);
-        put32(dgram + 16, seq);
-        seq += count;
-        add_msg((const char *)dgram, 24 + 48 * count, true);
-    }
+    if (dgram)
+        send_netflow5(dgram, count, uptime_ms, export_secs, &seq);
     free(text);
 }
 

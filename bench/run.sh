@@ -31,6 +31,31 @@ build-bench/bench_dp_pkt_decode
 echo
 echo "== vigil-dp worker end to end on net_ring, 256-byte frames, no hugepages"
 build-bench/bench_dp_e2e --rounds "$rounds" --seconds "$seconds" "${logs[@]}" 2>/dev/null
+echo
+echo "== same, with the shipped parser packs and rules (parse + detect on every message)"
+build-bench/bench_dp_e2e --configs configs --rounds "$rounds" --seconds "$seconds" 2>/dev/null
+echo
+echo "== parse and detect per message on the corpus: shipped packs, + SigmaHQ, + 1k / 10k synthetic rules"
+build-bench/bench_ruleset --corpus "$corpus" --rounds "$rounds"
+echo
+echo "== one Hyperscan scan of a real access-log line (the floor under web detection)"
+build-bench/bench_hs_floor --corpus "$corpus" --rounds "$rounds"
+echo
+echo "== NetFlow/IPFIX decode alone (engine/netflow.c)"
+build-bench/bench_netflow "$corpus/netflow"
+echo
+echo "== flow rules alone (engine/flow_rules.c)"
+build-bench/bench_flow_rules --rounds "$rounds"
+echo
+echo "== a worker's NetFlow path: decode + flow rules, without and with 1 M reputation prefixes"
+build-bench/bench_dp_flowpath --corpus "$corpus" --rounds "$rounds" 2>/dev/null
+echo
+echo "== reputation lists alone: build and lookups with 1 M IPv4 + 100 k IPv6 prefixes"
+build-bench/bench_dp_reputation --rounds "$rounds" 2>/dev/null
+echo
+echo "== vigil-cp: correlation (signals/s on one core) and the store (alerts/s in batches)"
+build-bench/bench_cp_correlate --rounds "$rounds"
+build-bench/bench_store --rounds "$rounds"
 
 if [ "$huge" = 1 ]; then
   before=$(cat /proc/sys/vm/nr_hugepages)

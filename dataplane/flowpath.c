@@ -1,6 +1,7 @@
 /* The NetFlow/IPFIX path of a worker: see flowpath.h. */
 #include "dataplane/flowpath.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "dataplane/stats.h"
 #include "dataplane/worker.h"
 #include "engine/detect.h"
+#include "engine/event_json.h"
 #include "engine/flow_rules.h"
 #include "engine/nf_template_store.h"
 #include "engine/signal.h"
@@ -91,8 +93,12 @@ void flow_checks_print_json(const struct flow_checks *fc, FILE *f)
         for (unsigned w = 0; w < fc->n_workers; w++)
             sum += fc->matches[(size_t)w * nr + r];
         const struct rule_info *ri = flow_rule_info(fc->rules, r);
-        fprintf(f, "%s{\"id\":\"%s\",\"name\":\"%s\",\"matches\":%" PRIu64 "}", r ? "," : "", ri->id, ri->name,
-                sum);
+        /* ids and names come from rule files: escaped like any other text */
+        char id[6 * sizeof ri->id], name[6 * sizeof ri->name];
+        size_t ni = json_escape(ri->id, strlen(ri->id), id, sizeof id);
+        size_t nn = json_escape(ri->name, strlen(ri->name), name, sizeof name);
+        fprintf(f, "%s{\"id\":\"%.*s\",\"name\":\"%.*s\",\"matches\":%" PRIu64 "}", r ? "," : "",
+                ni == (size_t)-1 ? 0 : (int)ni, id, nn == (size_t)-1 ? 0 : (int)nn, name, sum);
     }
     fputs("],\"reputation\":[", f);
     unsigned nl = fc->rep ? reputation_list_count(fc->rep) : 0;
@@ -106,12 +112,16 @@ void flow_checks_print_json(const struct flow_checks *fc, FILE *f)
     fputs("]}", f);
 }
 
-int flow_worker_init(struct flow_worker *fw, const struct nf_config *cfg)
+int flow_worker_init(struct flow_worker *fw, const struct nf_config *cfg, bool persist)
 {
     memset(fw, 0, sizeof *fw);
     fw->dec = nf_decoder_new(cfg);
     fw->recs = calloc(FLOW_RECS_MAX, sizeof *fw->recs);
-    return fw->dec && fw->recs ? 0 : -1;
+    fw->exporters = calloc(FLOW_EXPORTERS_SHOWN, sizeof *fw->exporters);
+    /* the export buffer now, not on the worker core later */
+    if (persist)
+        fw->export_buf = malloc(FLOW_EXPORT_MAX);
+    return fw->dec && fw->recs && fw->exporters && (!persist || fw->export_buf) ? 0 : -1;
 }
 
 void flow_worker_fini(struct flow_worker *fw)
@@ -119,6 +129,7 @@ void flow_worker_fini(struct flow_worker *fw)
     nf_decoder_free(fw->dec);
     free(fw->recs);
     free(fw->export_buf);
+    free(fw->exporters);
     memset(fw, 0, sizeof *fw);
 }
 
@@ -203,20 +214,26 @@ void flow_handle_datagram(struct worker *w, const struct pkt_info *pi, const uin
     check_records(w, fw->recs, out.n);
 }
 
+void flow_worker_snapshot_exporters(struct flow_worker *fw)
+{
+    __atomic_store_n(&fw->exporters_seq, fw->exporters_seq + 1, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    uint32_t n = nf_cache_exporter_stats(nf_decoder_cache(fw->dec), fw->exporters, FLOW_EXPORTERS_SHOWN);
+    __atomic_store_n(&fw->n_exporters, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&fw->exporters_seq, fw->exporters_seq + 1, __ATOMIC_RELEASE);
+}
+
 void flow_worker_tick(struct worker *w, int64_t now_ns)
 {
     struct flow_worker *fw = &w->flow;
     nf_decoder_tick(fw->dec, now_ns, TICK_TEMPLATES);
+    flow_worker_snapshot_exporters(fw);
     if (!w->env->nf_persist || __atomic_load_n(&fw->export_ready, __ATOMIC_ACQUIRE) || now_ns < fw->next_export_ns)
         return;
     const struct nf_template_cache *cache = nf_decoder_cache(fw->dec);
     if (!nf_cache_changed_since(cache, fw->export_gen))
         return;
     fw->next_export_ns = now_ns + EXPORT_INTERVAL_NS;
-    if (!fw->export_buf && !(fw->export_buf = malloc(FLOW_EXPORT_MAX))) {
-        w->c->nf_template_exports_failed++;
-        return;
-    }
     uint64_t gen;
     size_t need = nf_cache_export(cache, fw->export_buf, FLOW_EXPORT_MAX, &gen);
     if (need > FLOW_EXPORT_MAX) {
@@ -246,17 +263,29 @@ struct restore_ctx {
     struct worker *workers;
     unsigned n;
     int64_t now_ns;
+    bool own;          /* pass 2: each worker's own set; pass 1: sets of workers that no longer exist */
     int imported;
 };
 
 static int restore_blob(void *arg, const char *name, size_t name_len, const uint8_t *blob, size_t len)
 {
-    (void)name, (void)name_len;
     struct restore_ctx *r = arg;
+    char buf[32];
+    unsigned k = UINT32_MAX;
+    if (name_len < sizeof buf) {
+        memcpy(buf, name, name_len);
+        buf[name_len] = '\0';
+        if (sscanf(buf, "worker-%u", &k) != 1)
+            k = UINT32_MAX;
+    }
+    if (r->own != (k < r->n))
+        return 0;
     for (unsigned i = 0; i < r->n; i++) {
-        int k = nf_cache_import(nf_decoder_cache(r->workers[i].flow.dec), blob, len, r->now_ns, NULL, NULL);
-        if (i == 0 && k > 0)
-            r->imported += k;
+        if (r->own && i != k)
+            continue;
+        int m = nf_cache_import(nf_decoder_cache(r->workers[i].flow.dec), blob, len, r->now_ns, NULL, NULL);
+        if (m > 0)
+            r->imported += m;
     }
     return 0;
 }
@@ -264,7 +293,13 @@ static int restore_blob(void *arg, const char *name, size_t name_len, const uint
 int flow_templates_restore(struct nf_template_store *st, struct worker *workers, unsigned n, int64_t now_ns,
                            char *err, size_t errlen)
 {
-    struct restore_ctx r = {workers, n, now_ns, 0};
+    /* Sets saved by workers that no longer exist (fewer workers now, or
+     * exporters moved by RSS) go to every worker first; each worker's own
+     * set last, so a cache that fills up keeps its own exporters. */
+    struct restore_ctx r = {workers, n, now_ns, false, 0};
+    if (nf_store_foreach(st, restore_blob, &r, err, errlen))
+        return -1;
+    r.own = true;
     if (nf_store_foreach(st, restore_blob, &r, err, errlen))
         return -1;
     /* what was imported is what is saved: no need to write it back */
@@ -348,10 +383,41 @@ void flow_write_counters(const char *path, struct worker *workers, unsigned n, c
         fprintf(f, "%s\"%s\":%" PRIu64, k ? "," : "", nf_counter_fields[k].name, sum);
     }
     fputs("},\"workers\":[", f);
+    static struct nf_exporter_stats snap[FLOW_EXPORTERS_SHOWN];
     for (unsigned i = 0; i < n; i++) {
-        const struct nf_template_cache *c = workers[i].flow.dec ? nf_decoder_cache(workers[i].flow.dec) : NULL;
-        fprintf(f, "%s{\"worker\":%u,\"templates\":%u,\"exporters\":%u}", i ? "," : "", i,
-                c ? nf_cache_template_count(c) : 0, c ? nf_cache_exporter_count(c) : 0);
+        struct flow_worker *fw = &workers[i].flow;
+        uint32_t k = 0;
+        /* copy the worker's snapshot; retry (a few times) if it was
+         * rewriting it meanwhile */
+        for (int tries = 0; fw->exporters && tries < 4; tries++) {
+            uint32_t s0 = __atomic_load_n(&fw->exporters_seq, __ATOMIC_ACQUIRE);
+            if (s0 & 1)
+                continue;
+            k = __atomic_load_n(&fw->n_exporters, __ATOMIC_RELAXED);
+            memcpy(snap, fw->exporters, k * sizeof *snap);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&fw->exporters_seq, __ATOMIC_ACQUIRE) == s0)
+                break;
+            k = 0;
+        }
+        fprintf(f, "%s{\"worker\":%u,\"exporters\":[", i ? "," : "", i);
+        for (uint32_t e = 0; e < k; e++) {
+            const struct nf_exporter_stats *x = &snap[e];
+            char addr[64] = "";
+            if (x->addr.family == 4 || x->addr.family == 6)
+                inet_ntop(x->addr.family == 4 ? AF_INET : AF_INET6, x->addr.addr, addr, sizeof addr);
+            fprintf(f,
+                    "%s{\"address\":\"%s\",\"port\":%u,\"packets\":%" PRIu64 ",\"packets_v5\":%" PRIu64
+                    ",\"packets_v9\":%" PRIu64 ",\"packets_ipfix\":%" PRIu64 ",\"records\":%" PRIu64
+                    ",\"records_v5\":%" PRIu64 ",\"records_v9\":%" PRIu64 ",\"records_ipfix\":%" PRIu64
+                    ",\"malformed\":%" PRIu64 ",\"seq_gaps\":%" PRIu64 ",\"lost_records\":%" PRIu64
+                    ",\"lost_packets\":%" PRIu64 ",\"templates\":%u}",
+                    e ? "," : "", addr, x->port, x->packets, x->packets_by_version[0], x->packets_by_version[1],
+                    x->packets_by_version[2], x->records, x->records_by_version[0], x->records_by_version[1],
+                    x->records_by_version[2], x->malformed, x->seq_gaps, x->lost_records, x->lost_packets,
+                    x->templates);
+        }
+        fputs("]}", f);
     }
     fputs("],\"checks\":", f);
     if (fc)

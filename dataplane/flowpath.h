@@ -36,6 +36,7 @@ struct pkt_info;
 
 #define FLOW_RECS_MAX    512     /* records decoded before they are checked (a v9/IPFIX datagram rarely holds more) */
 #define FLOW_EXPORT_MAX  (8u << 20) /* largest template export a worker hands over */
+#define FLOW_EXPORTERS_SHOWN 256    /* exporters per worker in the counters file */
 
 /* What a worker checks flow records against.  Read-only once published. */
 struct flow_checks {
@@ -67,14 +68,24 @@ struct flow_worker {
     uint64_t export_gen;               /* generation the buffer (or the last save) reflects */
     int64_t next_export_ns;
     int export_ready;
+    /* per-exporter counters, copied by the worker once a second for the
+     * main lcore (a sequence lock: odd while the worker writes) */
+    struct nf_exporter_stats *exporters;   /* FLOW_EXPORTERS_SHOWN */
+    uint32_t n_exporters;
+    uint32_t exporters_seq;
 };
 
-/* Allocates the decoder (cfg limits) and buffers.  0, or -1. */
-int flow_worker_init(struct flow_worker *fw, const struct nf_config *cfg);
+/* Allocates the decoder (cfg limits) and buffers (with persist, the
+ * template export buffer too).  0, or -1. */
+int flow_worker_init(struct flow_worker *fw, const struct nf_config *cfg, bool persist);
 void flow_worker_fini(struct flow_worker *fw);
 
 /* One datagram to a netflow port (payload = the UDP payload). */
 void flow_handle_datagram(struct worker *w, const struct pkt_info *pi, const uint8_t *payload, uint32_t len);
+
+/* Copies the exporters' counters for flow_write_counters.  The worker's own
+ * thread, or any thread once the worker stopped. */
+void flow_worker_snapshot_exporters(struct flow_worker *fw);
 
 /* Housekeeping in quiet moments: template and held-set expiry, template
  * export.  now_ns: wall clock. */
@@ -89,10 +100,10 @@ void flow_worker_release_export(struct flow_worker *fw);
 
 struct nf_template_store;
 
-/* Before the workers start: every saved template set into every worker's
- * cache (a restart may map exporters to other workers; each worker keeps
- * what it sees refreshed and lets the rest expire).  Returns the templates
- * imported into worker 0, or -1 with err (the store could not be read). */
+/* Before the workers start: each worker's saved template set into its
+ * cache, and the sets of workers that no longer exist into every worker
+ * (first, so a full cache keeps the worker's own).  Returns the templates
+ * imported in all, or -1 with err (the store could not be read). */
 int flow_templates_restore(struct nf_template_store *st, struct worker *workers, unsigned n, int64_t now_ns,
                            char *err, size_t errlen);
 

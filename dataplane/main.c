@@ -513,7 +513,9 @@ int main(int argc, char **argv)
                     cfg.n_netflow_ports, cfg.n_netflow_ports == 1 ? "" : "s", flow_checks_rule_count(initial_flow),
                     cfg.n_rep, cfg.n_rep == 1 ? "" : "s");
         }
-        if (cfg.nf_template_store[0] && nf_store_open(cfg.nf_template_store, 0, &nf_store, err, sizeof err)) {
+        /* room for every worker's largest export, twice (LMDB copies on write) */
+        size_t map = (size_t)cfg.n_workers * FLOW_EXPORT_MAX * 2 + (64u << 20);
+        if (cfg.nf_template_store[0] && nf_store_open(cfg.nf_template_store, map, &nf_store, err, sizeof err)) {
             fprintf(stderr, "vigil-dp: netflow.template_store: %s\n", err);
             goto out;
         }
@@ -657,8 +659,12 @@ int main(int argc, char **argv)
         worker_drain(&workers[i]);
     update_port_stats(port_ids, ports_up, &sb);
     write_rules_stats(cfg.rules_stats_path);
-    if (cfg.n_netflow_ports)
+    if (cfg.n_netflow_ports) {
+        for (unsigned i = 0; i < cfg.n_workers; i++)
+            if (workers[i].flow.dec) /* the workers stopped: their final counts */
+                flow_worker_snapshot_exporters(&workers[i].flow);
         flow_write_counters(cfg.netflow_stats_path, workers, cfg.n_workers, current_flow);
+    }
     if (nf_store && flow_templates_save(nf_store, workers, cfg.n_workers, true, err, sizeof err))
         fprintf(stderr, "vigil-dp: netflow.template_store: %s\n", err);
     rc = launch_failed;

@@ -105,14 +105,35 @@ static bool header_ok(const struct ring_file_hdr *h, size_t file_len, unsigned c
            file_size_for(h->capacity) == file_len;
 }
 
-/* Tries the existing file: 0 attached, 1 absent or unusable, -1 error. */
+/* The rte_ring inside the file indexes memory by its own size and mask:
+ * they must be what the header says before either side uses them. */
+static bool ring_ok(const struct signal_ring *r)
+{
+    const struct rte_ring *g = r->ring;
+    uint32_t cap = r->hdr->capacity;
+    return g->size == cap && g->mask == cap - 1 && g->capacity == cap - 1 && g->prod.single == 1 &&
+           g->cons.single == 1;
+}
+
+/* Tries the existing file: 0 attached, 1 absent or unusable, -1 error.  A
+ * file this user does not own, or that others may write, is refused: in a
+ * shared directory someone else could have planted it. */
 static int attach_existing(struct signal_ring *r, unsigned cap, char *err, size_t errlen)
 {
-    int fd = open(r->path, O_RDWR | O_CLOEXEC);
+    int fd = open(r->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOENT ? 1 : fail(err, errlen, "%s: %s", r->path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) || (size_t)st.st_size < RING_OFFSET) {
+    if (fstat(fd, &st)) {
+        close(fd);
+        return fail(err, errlen, "%s: fstat: %s", r->path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & S_IWOTH)) {
+        close(fd);
+        return fail(err, errlen, "%s: not a regular file owned by this user and closed to others: refused",
+                    r->path);
+    }
+    if ((size_t)st.st_size < RING_OFFSET) {
         close(fd);
         return 1;
     }
@@ -123,6 +144,11 @@ static int attach_existing(struct signal_ring *r, unsigned cap, char *err, size_
     }
     int rc = map_file(r, fd, (size_t)st.st_size, err, errlen);
     close(fd);
+    if (rc == 0 && !ring_ok(r)) {
+        munmap(r->hdr, r->map_len);
+        r->hdr = NULL;
+        return 1;
+    }
     return rc;
 }
 
@@ -159,7 +185,8 @@ int signal_ring_open_producer(const char *path, unsigned capacity, unsigned work
     size_t len = file_size_for(capacity);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.new.%d", path, (int)getpid());
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+    unlink(tmp); /* a leftover of a crashed start with this pid */
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0660);
     if (fd < 0) {
         free(r);
         return fail(err, errlen, "%s: %s", tmp, strerror(errno));
@@ -260,7 +287,7 @@ void signal_ring_stats(const struct signal_ring *r, struct signal_ring_stats *st
 
 int signal_ring_peek_stats(const char *path, struct signal_ring_stats *st)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOENT ? 1 : -1;
     struct stat sb;
@@ -275,6 +302,10 @@ int signal_ring_peek_stats(const char *path, struct signal_ring_stats *st)
     if (p == MAP_FAILED)
         return -1;
     struct signal_ring r = {.hdr = p, .ring = (struct rte_ring *)((char *)p + RING_OFFSET)};
+    if (!ring_ok(&r)) {
+        munmap(p, (size_t)sb.st_size);
+        return -1;
+    }
     signal_ring_stats(&r, st);
     munmap(p, (size_t)sb.st_size);
     return 0;

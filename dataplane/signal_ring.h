@@ -17,9 +17,11 @@
  * - A process killed in the middle of an enqueue or dequeue leaves the
  *   ring's head ahead of its tail; the next attach of that side moves the
  *   head back to the tail (single producer / single consumer: only that
- *   side ever writes them).  An interrupted dequeue is therefore read again:
- *   delivery is at least once across a vigil-cp crash, exactly once
- *   otherwise.
+ *   side ever writes them).  An interrupted dequeue is therefore read again.
+ *   What vigil-cp had already taken out is its own: a crash loses what it
+ *   had not yet stored (docs/operations.md says how much).
+ * - Both processes must run as the same user: a ring file owned by someone
+ *   else, or writable by others, is refused (the directory may be shared).
  * - Either process may be absent: the producer counts drops once the ring
  *   is full; the consumer finds the ring empty.
  */

@@ -36,7 +36,7 @@ int worker_init(struct worker *w, unsigned index, unsigned lcore, const struct w
     w->signals = rte_malloc_socket("vigil_signals", WORKER_MAX_SIGNALS * sizeof *w->signals, 64, socket);
     if (env->tap)
         w->tap_extra = rte_malloc_socket("vigil_tap_extra", WORKER_TAP_EXTRA, 64, socket);
-    if (env->nf && flow_worker_init(&w->flow, env->nf))
+    if (env->nf && flow_worker_init(&w->flow, env->nf, env->nf_persist))
         return -1;
     return w->linear && w->reasm && w->signals && (!env->tap || w->tap_extra) ? 0 : -1;
 }

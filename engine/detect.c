@@ -57,7 +57,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +68,7 @@
 #include <yaml.h>
 
 #include "engine/sigma.h"
+#include "engine/source.h"
 
 #define DEFAULT_MAX_RULES    100000u
 #define DEFAULT_MAX_PATTERNS 1000000u
@@ -989,74 +989,6 @@ static void compile_rule(struct loader *L, const struct sigma_rule *sr)
         diag_add(L->d, DIAG_WARNING, sr->file, sr->line, what,
                  "no parser produces field(s) %s: their tests never match until one does", list);
     }
-}
-
-/* ------------------------------------------------------------------ */
-/* rule files                                                           */
-
-struct pathlist {
-    char **p;
-    unsigned n, cap;
-};
-
-static int pl_add(struct pathlist *pl, const char *s)
-{
-    if (pl->n == pl->cap) {
-        unsigned cap = pl->cap ? pl->cap * 2 : 64;
-        char **np = realloc(pl->p, cap * sizeof *np);
-        if (!np)
-            return -1;
-        pl->p = np;
-        pl->cap = cap;
-    }
-    if (!(pl->p[pl->n] = strdup(s)))
-        return -1;
-    pl->n++;
-    return 0;
-}
-
-static bool rule_ext(const char *name)
-{
-    size_t n = strlen(name);
-    return (n > 4 && !strcmp(name + n - 4, ".yml")) || (n > 5 && !strcmp(name + n - 5, ".yaml"));
-}
-
-static void collect(const char *path, struct pathlist *pl, const struct stat *skip, struct diag *d, int depth)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "cannot open: %s", strerror(errno));
-        return;
-    }
-    if (skip && st.st_dev == skip->st_dev && st.st_ino == skip->st_ino)
-        return; /* the field map, when it lives among the rules */
-    if (!S_ISDIR(st.st_mode)) {
-        if (pl_add(pl, path))
-            diag_add(d, DIAG_ERROR, path, 0, "", "out of memory");
-        return;
-    }
-    if (depth > 32) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "directories nested too deeply");
-        return;
-    }
-    struct dirent **ents;
-    int n = scandir(path, &ents, NULL, alphasort);
-    if (n < 0) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "cannot read directory: %s", strerror(errno));
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        const char *name = ents[i]->d_name;
-        if (name[0] != '.') {
-            char sub[4096];
-            snprintf(sub, sizeof sub, "%s/%s", path, name);
-            struct stat ss;
-            if (stat(sub, &ss) == 0 && (S_ISDIR(ss.st_mode) || rule_ext(name)))
-                collect(sub, pl, skip, d, depth + 1);
-        }
-        free(ents[i]);
-    }
-    free(ents);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2229,27 +2161,26 @@ int detect_load(const char *const *paths, unsigned n_paths, const char *fieldmap
         if (stat(fieldmap, &fmst) == 0)
             skip = &fmst;
     }
-    struct pathlist pl = {0};
+    /* a path that could not be listed is in d: load the rest */
+    struct source_list files = {0};
     for (unsigned i = 0; i < n_paths; i++)
-        collect(paths[i], &pl, skip, d, 0);
+        source_list_yaml(paths[i], &files, skip, d);
 
     int rc = 0;
-    for (unsigned f = 0; f < pl.n; f++) {
+    for (unsigned f = 0; f < files.n; f++) {
         struct sigma_rule **rules = NULL;
         unsigned n = 0;
-        if (sigma_parse_file(pl.p[f], &rules, &n, NULL, d) < 0)
+        if (sigma_parse_file(files.path[f], &rules, &n, NULL, d) < 0)
             rc = -1;
         for (unsigned i = 0; i < n; i++)
             compile_rule(&L, rules[i]);
         sigma_rules_free(rules, n);
-        free(pl.p[f]);
-        pl.p[f] = NULL;
+        free(files.path[f]);
+        files.path[f] = NULL;
         if (rc)
             break;
     }
-    for (unsigned f = 0; f < pl.n; f++)
-        free(pl.p[f]);
-    free(pl.p);
+    source_list_free(&files);
 
     struct rule_set *rs = NULL;
     while (rc == 0) {

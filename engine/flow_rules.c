@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -19,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "engine/sigma.h"
 #include "engine/source.h"
@@ -288,43 +286,32 @@ static void load_fields(const struct nf_record *r, uint32_t rep_src, uint32_t re
     fv->pres = pres;
 }
 
-static inline bool in_sorted64(const uint64_t *a, uint32_t n, uint64_t v)
-{
-    if (n <= 8) {
-        for (uint32_t i = 0; i < n; i++)
-            if (a[i] == v)
-                return true;
-        return false;
+/* name(a, n, v): v is in the sorted a[0..n).  A scan for the short sets
+ * most rules have, else a bisection.  One body for the u64 value sets and
+ * the u32 IPv4 network sets: a macro, because both must stay inline in the
+ * match loop and C has no generics. */
+#define DEFINE_IN_SORTED(name, T)                                                                                  \
+    static inline bool name(const T *a, uint32_t n, T v)                                                           \
+    {                                                                                                              \
+        if (n <= 8) {                                                                                              \
+            for (uint32_t i = 0; i < n; i++)                                                                       \
+                if (a[i] == v)                                                                                     \
+                    return true;                                                                                   \
+            return false;                                                                                          \
+        }                                                                                                          \
+        uint32_t lo = 0, hi = n;                                                                                   \
+        while (lo < hi) {                                                                                          \
+            uint32_t mid = lo + (hi - lo) / 2;                                                                     \
+            if (a[mid] < v)                                                                                        \
+                lo = mid + 1;                                                                                      \
+            else                                                                                                   \
+                hi = mid;                                                                                          \
+        }                                                                                                          \
+        return lo < n && a[lo] == v;                                                                               \
     }
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == v;
-}
-
-static inline bool in_sorted32(const uint32_t *a, uint32_t n, uint32_t v)
-{
-    if (n <= 8) {
-        for (uint32_t i = 0; i < n; i++)
-            if (a[i] == v)
-                return true;
-        return false;
-    }
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == v;
-}
+DEFINE_IN_SORTED(in_sorted64, uint64_t)
+DEFINE_IN_SORTED(in_sorted32, uint32_t)
+#undef DEFINE_IN_SORTED
 
 static inline bool n6_less(struct n6 a, struct n6 b) { return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo); }
 
@@ -495,23 +482,59 @@ static const char *proto_name(uint8_t p)
 }
 
 /* "192.0.2.1:22", "[2001:db8::1]:443", or the address alone when port < 0. */
-static size_t put_endpoint(char *b, size_t cap, const struct vigil_ip *ip, int port)
+/* The excerpt is written by hand, not with snprintf: a port scan at line
+ * rate fills one signal per probe, and glibc's formatting costs several
+ * hundred ns per signal.  The buffer always keeps room for the NUL. */
+struct sbuf {
+    char *b;
+    size_t cap, o;
+};
+
+static void sb_put(struct sbuf *s, const char *p, size_t n)
 {
-    char a[INET6_ADDRSTRLEN];
-    if (ip->family == 4)
-        inet_ntop(AF_INET, ip->addr, a, sizeof a);
-    else if (ip->family == 6)
+    size_t room = s->cap - 1 - s->o;
+    if (n > room)
+        n = room;
+    memcpy(s->b + s->o, p, n);
+    s->o += n;
+}
+
+static void sb_str(struct sbuf *s, const char *p) { sb_put(s, p, strlen(p)); }
+
+static void sb_u64(struct sbuf *s, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+    do {
+        t[sizeof t - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sb_put(s, t + sizeof t - n, n);
+}
+
+static void sb_endpoint(struct sbuf *s, const struct vigil_ip *ip, int port)
+{
+    if (ip->family == 4) {
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                sb_put(s, ".", 1);
+            sb_u64(s, ip->addr[i]);
+        }
+    } else if (ip->family == 6) {
+        char a[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, ip->addr, a, sizeof a);
-    else
-        snprintf(a, sizeof a, "?");
-    int n;
-    if (port < 0)
-        n = snprintf(b, cap, "%s", a);
-    else if (ip->family == 6)
-        n = snprintf(b, cap, "[%s]:%d", a, port);
-    else
-        n = snprintf(b, cap, "%s:%d", a, port);
-    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+        if (port >= 0)
+            sb_put(s, "[", 1);
+        sb_str(s, a);
+        if (port >= 0)
+            sb_put(s, "]", 1);
+    } else {
+        sb_put(s, "?", 1);
+    }
+    if (port >= 0) {
+        sb_put(s, ":", 1);
+        sb_u64(s, (uint64_t)port);
+    }
 }
 
 void flow_signal_fill(const struct flow_ruleset *rs, unsigned idx, const struct nf_record *r, int64_t received_ns,
@@ -542,47 +565,43 @@ void flow_signal_fill(const struct flow_ruleset *rs, unsigned idx, const struct 
     /* the excerpt: what an operator reads first, in the shape of a flow line */
     char *b = out->excerpt;
     const size_t cap = sizeof out->excerpt;
-    size_t o = 0;
+    struct sbuf sb = {b, cap, 0};
     const bool has_proto = p & NF_HAS_PROTO;
     const bool ported = has_proto && (r->proto == 6 || r->proto == 17 || r->proto == 132);
     const char *pn = has_proto ? proto_name(r->proto) : NULL;
-    int n;
-    if (pn)
-        n = snprintf(b, cap, "%s ", pn);
-    else if (has_proto)
-        n = snprintf(b, cap, "proto-%u ", r->proto);
-    else
-        n = snprintf(b, cap, "flow ");
-    o = n < 0 ? 0 : (size_t)n;
-    if (o < cap)
-        o += put_endpoint(b + o, cap - o, &out->source_ip, ported && (p & NF_HAS_SRC_PORT) ? r->src_port : -1);
-    if (o < cap - 1) {
-        n = snprintf(b + o, cap - o, " -> ");
-        o += n < 0 ? 0 : (size_t)n;
+    if (pn) {
+        sb_str(&sb, pn);
+    } else if (has_proto) {
+        sb_str(&sb, "proto-");
+        sb_u64(&sb, r->proto);
+    } else {
+        sb_str(&sb, "flow");
     }
-    if (o < cap - 1)
-        o += put_endpoint(b + o, cap - o, &out->destination_ip,
-                          ported && (p & NF_HAS_DST_PORT) ? r->dst_port : -1);
-    if (o < cap - 1 && (p & NF_HAS_PACKETS)) {
-        n = snprintf(b + o, cap - o, " packets=%" PRIu64, r->packets);
-        o += n < 0 ? 0 : (size_t)n;
+    sb_put(&sb, " ", 1);
+    sb_endpoint(&sb, &out->source_ip, ported && (p & NF_HAS_SRC_PORT) ? r->src_port : -1);
+    sb_str(&sb, " -> ");
+    sb_endpoint(&sb, &out->destination_ip, ported && (p & NF_HAS_DST_PORT) ? r->dst_port : -1);
+    if (p & NF_HAS_PACKETS) {
+        sb_str(&sb, " packets=");
+        sb_u64(&sb, r->packets);
     }
-    if (o < cap - 1 && (p & NF_HAS_BYTES)) {
-        n = snprintf(b + o, cap - o, " bytes=%" PRIu64, r->bytes);
-        o += n < 0 ? 0 : (size_t)n;
+    if (p & NF_HAS_BYTES) {
+        sb_str(&sb, " bytes=");
+        sb_u64(&sb, r->bytes);
     }
-    if (o < cap - 1 && has_proto && r->proto == 6 && (p & NF_HAS_TCP_FLAGS)) {
+    if (has_proto && r->proto == 6 && (p & NF_HAS_TCP_FLAGS)) {
         char f[8];
         size_t k = 0;
         for (unsigned i = 0; i < 6; i++)
             if (r->tcp_flags & (1u << i))
                 f[k++] = flag_letters[i];
-        f[k] = '\0';
-        n = snprintf(b + o, cap - o, " flags=%s", k ? f : "none");
-        o += n < 0 ? 0 : (size_t)n;
+        sb_str(&sb, " flags=");
+        if (k)
+            sb_put(&sb, f, k);
+        else
+            sb_str(&sb, "none");
     }
-    if (o >= cap)
-        o = cap - 1;
+    size_t o = sb.o;
     memset(b + o, 0, cap - o); /* NUL-padded, as signals are compared and hashed whole */
     out->excerpt_len = (uint16_t)o;
 }
@@ -1642,56 +1661,6 @@ static int compile_rule(struct builder *B, const struct sigma_rule *sr)
 /* ------------------------------------------------------------------ */
 /* loader: files                                                        */
 
-struct pathlist {
-    char **p;
-    uint32_t n, cap;
-};
-
-static bool yaml_name(const char *name)
-{
-    size_t n = strlen(name);
-    return (n > 4 && !strcmp(name + n - 4, ".yml")) || (n > 5 && !strcmp(name + n - 5, ".yaml"));
-}
-
-static void collect(const char *path, struct pathlist *pl, struct diag *d, int depth)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "cannot open: %s", strerror(errno));
-        return;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        char *dup = strdup(path);
-        if (!dup || grow((void **)&pl->p, &pl->cap, (uint64_t)pl->n + 1, sizeof *pl->p)) {
-            free(dup);
-            diag_add(d, DIAG_ERROR, path, 0, "", "out of memory");
-            return;
-        }
-        pl->p[pl->n++] = dup;
-        return;
-    }
-    if (depth > 32) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "directories nested too deeply");
-        return;
-    }
-    struct dirent **ents;
-    int n = scandir(path, &ents, NULL, alphasort);
-    if (n < 0) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "cannot read directory: %s", strerror(errno));
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        const char *name = ents[i]->d_name;
-        char sub[4096];
-        struct stat ss;
-        if (name[0] != '.' && snprintf(sub, sizeof sub, "%s/%s", path, name) < (int)sizeof sub &&
-            stat(sub, &ss) == 0 && (S_ISDIR(ss.st_mode) || (S_ISREG(ss.st_mode) && yaml_name(name))))
-            collect(sub, pl, d, depth + 1);
-        free(ents[i]);
-    }
-    free(ents);
-}
-
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -1770,34 +1739,34 @@ int flow_rules_load(const char *const *paths, unsigned n_paths, const char *cons
         diag_add(d, DIAG_ERROR, "", 0, "", "out of memory");
         return -1;
     }
-    struct pathlist pl = {0};
+    /* a path that could not be listed is in d: load the rest */
+    struct source_list files = {0};
     for (unsigned i = 0; i < n_paths; i++)
-        collect(paths[i], &pl, d, 0);
+        source_list_yaml(paths[i], &files, NULL, d);
 
     uint64_t h = 14695981039346656037ull;
     int rc = 0;
-    for (uint32_t f = 0; f < pl.n && !rc; f++) {
+    for (unsigned f = 0; f < files.n && !rc; f++) {
+        const char *file = files.path[f];
         char why[160];
         size_t len;
-        char *buf = source_read(pl.p[f], &len, why, sizeof why);
+        char *buf = source_read(file, &len, why, sizeof why);
         if (!buf) {
-            diag_add(d, DIAG_ERROR, pl.p[f], 0, "", "%s", why);
+            diag_add(d, DIAG_ERROR, file, 0, "", "%s", why);
             continue;
         }
-        h = fnv(h, pl.p[f], strlen(pl.p[f]) + 1);
+        h = fnv(h, file, strlen(file) + 1);
         h = fnv(h, buf, len);
         struct sigma_rule **rules = NULL;
         unsigned n = 0;
-        if (sigma_parse_buffer(buf, len, pl.p[f], &rules, &n, NULL, d) < 0)
+        if (sigma_parse_buffer(buf, len, file, &rules, &n, NULL, d) < 0)
             rc = -1;
         free(buf);
         for (unsigned i = 0; i < n && !rc; i++)
             rc = compile_rule(&B, rules[i]);
         sigma_rules_free(rules, n);
     }
-    for (uint32_t f = 0; f < pl.n; f++)
-        free(pl.p[f]);
-    free(pl.p);
+    source_list_free(&files);
     if (!rc && build_index(B.rs, &B))
         rc = -1;
     free(B.cl);

@@ -230,7 +230,8 @@ static inline bool resolve_time(uint8_t conv, uint64_t v, const struct pkt_ctx *
         if (pc->version == 10) {
             /* IPFIX has no uptime in the header: relative to the exporter's
              * systemInitTimeMilliseconds, when an options record sent it. */
-            if (!pc->dom->sys_init_ms || v > (uint64_t)1 << 40)
+            if (!pc->dom->sys_init_ms || v > (uint64_t)1 << 40 ||
+                pc->dom->sys_init_ms + v > (uint64_t)INT64_MAX / NS_PER_MS)
                 return false;
             *out = (int64_t)(((uint64_t)pc->dom->sys_init_ms + v) * NS_PER_MS);
             return true;
@@ -477,6 +478,7 @@ static void count_records(struct pkt_ctx *pc, const struct nf_template *t, uint3
         else
             c->nf_records_ipfix += n;
         pc->e->st.records += n;
+        pc->e->st.records_by_version[pc->version == 9 ? 1 : 2] += n;
     }
 }
 
@@ -867,6 +869,7 @@ static enum nf_status decode_v5(struct nf_decoder *d, const uint8_t *p, size_t l
     struct nf_domain *dom = nf_cache_domain(d->cache, e, 5, engine, now);
     d->ctr.nf_packets_v5++;
     e->st.packets++;
+    e->st.packets_by_version[0]++;
     enum seq_state st = seq_begin(d, e, dom, seq, false);
 
     struct pkt_ctx pc = {.d = d, .e = e, .dom = dom, .out = out, .now_ns = now, .version = 5};
@@ -917,6 +920,7 @@ static enum nf_status decode_v5(struct nf_decoder *d, const uint8_t *p, size_t l
     }
     d->ctr.nf_records_v5 += count;
     e->st.records += count;
+    e->st.records_by_version[0] += count;
     seq_end(d, e, dom, st, seq, count, true);
     return NF_OK;
 }
@@ -934,6 +938,7 @@ static enum nf_status decode_v9(struct nf_decoder *d, const uint8_t *p, size_t l
     struct nf_domain *dom = nf_cache_domain(d->cache, e, 9, source_id, now);
     d->ctr.nf_packets_v9++;
     e->st.packets++;
+    e->st.packets_by_version[1]++;
     enum seq_state st = seq_begin(d, e, dom, seq, true);
     struct pkt_ctx pc = {.d = d, .e = e, .dom = dom, .out = out, .now_ns = now, .version = 9,
                          .domain = source_id, .uptime_ms = uptime,
@@ -968,6 +973,7 @@ static enum nf_status decode_ipfix(struct nf_decoder *d, const uint8_t *p, size_
     struct nf_domain *dom = nf_cache_domain(d->cache, e, 10, domain, now);
     d->ctr.nf_packets_ipfix++;
     e->st.packets++;
+    e->st.packets_by_version[2]++;
     enum seq_state st = seq_begin(d, e, dom, seq, false);
     struct pkt_ctx pc = {.d = d, .e = e, .dom = dom, .out = out, .now_ns = now, .version = 10,
                          .domain = domain, .export_ns = (int64_t)secs * NS_PER_SEC};

@@ -218,6 +218,8 @@ struct nf_exporter_stats {
     int64_t last_seen_ns;
     uint64_t packets;
     uint64_t records;          /* flow records emitted */
+    uint64_t packets_by_version[3]; /* [0] v5, [1] v9, [2] IPFIX */
+    uint64_t records_by_version[3];
     uint64_t options_records;
     uint64_t malformed;        /* packets or sets dropped as malformed */
     uint64_t seq_gaps;

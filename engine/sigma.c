@@ -15,19 +15,10 @@
 #include <yaml.h>
 
 #include "engine/fields.h"
+#include "engine/yaml_doc.h"
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                        */
-
-static char *dupn(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
 
 /* A strict decimal number: [-+]digits[.digits][e[-+]digits]. */
 static bool parse_number(const char *s, size_t n, double *out)
@@ -512,7 +503,7 @@ int sigma_value_pattern(unsigned mods, const struct sigma_value *v, enum sigma_p
             snprintf(err, errlen, "regular expression holds a NUL byte");
             return -1;
         }
-        if (!(*expr = dupn(v->raw, v->len))) {
+        if (!(*expr = yaml_doc_copy(v->raw, v->len))) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
@@ -651,64 +642,20 @@ bool sigma_value_literal(unsigned mods, const struct sigma_value *v, char **lit,
 /* ------------------------------------------------------------------ */
 /* YAML to rule                                                         */
 
+/* One document being parsed: the document and its first error (yaml_doc.h),
+ * and the rule's size so far. */
 struct pctx {
-    yaml_document_t *doc;
-    const char *file;
+    struct yaml_doc y;
     struct diag *d;
-    char what[128];
-    bool failed;
-    char err[DIAG_MSG_MAX];
-    unsigned err_line;
     unsigned nvalues;
 };
-
-static void perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
-{
-    if (c->failed)
-        return;
-    c->failed = true;
-    c->err_line = n ? (unsigned)n->start_mark.line + 1 : 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->err, sizeof c->err, fmt, ap);
-    va_end(ap);
-}
-
-static yaml_node_t *node(struct pctx *c, int idx) { return yaml_document_get_node(c->doc, idx); }
-
-static const char *scalar(const yaml_node_t *n, size_t *len)
-{
-    if (!n || n->type != YAML_SCALAR_NODE)
-        return NULL;
-    if (len)
-        *len = n->data.scalar.length;
-    return (const char *)n->data.scalar.value;
-}
-
-static bool scalar_is(const yaml_node_t *n, const char *s)
-{
-    size_t len;
-    const char *v = scalar(n, &len);
-    return v && len == strlen(s) && !memcmp(v, s, len);
-}
-
-static yaml_node_t *map_get(struct pctx *c, const yaml_node_t *map, const char *key)
-{
-    if (!map || map->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
-        if (scalar_is(node(c, p->key), key))
-            return node(c, p->value);
-    return NULL;
-}
 
 static bool plain(const yaml_node_t *n) { return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE; }
 
 static bool is_null_scalar(const yaml_node_t *n)
 {
     size_t len;
-    const char *v = scalar(n, &len);
+    const char *v = yaml_doc_scalar(n, &len);
     if (!v || !plain(n))
         return false;
     return len == 0 || (len == 1 && v[0] == '~') || (len == 4 && (!memcmp(v, "null", 4) || !memcmp(v, "Null", 4) ||
@@ -718,41 +665,32 @@ static bool is_null_scalar(const yaml_node_t *n)
 /* A scalar string field of the rule (title, id, ...); NULL when absent. */
 static char *str_field(struct pctx *c, const yaml_node_t *root, const char *key, bool required)
 {
-    yaml_node_t *n = map_get(c, root, key);
+    yaml_node_t *n = yaml_doc_map_get(&c->y, root, key);
     if (!n) {
         if (required)
-            perr(c, root, "missing '%s'", key);
+            yaml_doc_fail(&c->y, root, "missing '%s'", key);
         return NULL;
     }
-    size_t len;
-    const char *v = scalar(n, &len);
-    if (!v) {
-        perr(c, n, "'%s' must be a string", key);
-        return NULL;
-    }
-    char *s = dupn(v, len);
-    if (!s)
-        perr(c, n, "out of memory");
-    return s;
+    return yaml_doc_str(&c->y, n, key);
 }
 
 static int parse_value(struct pctx *c, const yaml_node_t *n, struct sigma_value *v)
 {
     size_t len;
-    const char *s = scalar(n, &len);
+    const char *s = yaml_doc_scalar(n, &len);
     memset(v, 0, sizeof *v);
-    v->line = (unsigned)n->start_mark.line + 1;
+    v->line = yaml_doc_line(n);
     if (!s) {
-        perr(c, n, "a value must be a string, number, boolean or null (nested %s)",
-             n->type == YAML_MAPPING_NODE ? "map" : "list");
+        yaml_doc_fail(&c->y, n, "a value must be a string, number, boolean or null (nested %s)",
+                      n->type == YAML_MAPPING_NODE ? "map" : "list");
         return -1;
     }
     if (++c->nvalues > SIGMA_RULE_MAX_VALUES) {
-        perr(c, n, "rule too large (more than %u values)", SIGMA_RULE_MAX_VALUES);
+        yaml_doc_fail(&c->y, n, "rule too large (more than %u values)", SIGMA_RULE_MAX_VALUES);
         return -1;
     }
-    if (!(v->raw = dupn(s, len))) {
-        perr(c, n, "out of memory");
+    if (!(v->raw = yaml_doc_copy(s, len))) {
+        yaml_doc_oom(&c->y, n);
         return -1;
     }
     v->len = (uint32_t)len;
@@ -780,12 +718,12 @@ static int parse_mods(struct pctx *c, const yaml_node_t *kn, const char *key, si
 {
     const char *bar = memchr(key, '|', klen);
     size_t flen = bar ? (size_t)(bar - key) : klen;
-    if (!(it->field = dupn(key, flen))) {
-        perr(c, kn, "out of memory");
+    if (!(it->field = yaml_doc_copy(key, flen))) {
+        yaml_doc_oom(&c->y, kn);
         return -1;
     }
     if (memchr(it->field, '\0', flen)) {
-        perr(c, kn, "field name holds a NUL byte");
+        yaml_doc_fail(&c->y, kn, "field name holds a NUL byte");
         return -1;
     }
     unsigned types = 0;
@@ -797,11 +735,11 @@ static int parse_mods(struct pctx *c, const yaml_node_t *kn, const char *key, si
         size_t ml = q ? (size_t)(q - p) : (size_t)(end - p);
         char m[32];
         if (ml == 0) {
-            perr(c, kn, "empty modifier in '%.*s'", (int)klen, key);
+            yaml_doc_fail(&c->y, kn, "empty modifier in '%.*s'", (int)klen, key);
             return -1;
         }
         if (ml >= sizeof m) {
-            perr(c, kn, "unknown modifier '%.*s'", (int)ml, p);
+            yaml_doc_fail(&c->y, kn, "unknown modifier '%.*s'", (int)ml, p);
             return -1;
         }
         memcpy(m, p, ml);
@@ -815,27 +753,27 @@ static int parse_mods(struct pctx *c, const yaml_node_t *kn, const char *key, si
         if (!bit) {
             for (size_t i = 0; i < sizeof unsupported_mods / sizeof unsupported_mods[0]; i++)
                 if (!strcmp(m, unsupported_mods[i])) {
-                    perr(c, kn, "unsupported modifier '%s' (field '%s')", m, it->field);
+                    yaml_doc_fail(&c->y, kn, "unsupported modifier '%s' (field '%s')", m, it->field);
                     return -1;
                 }
             if (!strcmp(m, "i") || !strcmp(m, "m") || !strcmp(m, "s"))
-                perr(c, kn, "modifier '%s' is only valid after 're' (field '%s')", m, it->field);
+                yaml_doc_fail(&c->y, kn, "modifier '%s' is only valid after 're' (field '%s')", m, it->field);
             else
-                perr(c, kn, "unknown modifier '%s' (field '%s')", m, it->field);
+                yaml_doc_fail(&c->y, kn, "unknown modifier '%s' (field '%s')", m, it->field);
             return -1;
         }
         const unsigned type_bits = SIGMA_MOD_CONTAINS | SIGMA_MOD_STARTSWITH | SIGMA_MOD_ENDSWITH | SIGMA_MOD_RE |
                                    SIGMA_MOD_CIDR | SIGMA_MOD_NUMERIC | SIGMA_MOD_EXISTS;
         if (bit & type_bits) {
             if (types) {
-                perr(c, kn, "conflicting modifiers '%s' and '%s' (field '%s')", first_type, m, it->field);
+                yaml_doc_fail(&c->y, kn, "conflicting modifiers '%s' and '%s' (field '%s')", first_type, m, it->field);
                 return -1;
             }
             types |= bit;
             first_type = sigma_mod_name(bit);
         }
         if (it->mods & bit) {
-            perr(c, kn, "modifier '%s' repeated (field '%s')", m, it->field);
+            yaml_doc_fail(&c->y, kn, "modifier '%s' repeated (field '%s')", m, it->field);
             return -1;
         }
         it->mods |= bit;
@@ -851,29 +789,29 @@ static int check_values(struct pctx *c, const yaml_node_t *n, struct sigma_item 
         struct sigma_value *v = &it->v[i];
         const char *f = it->field[0] ? it->field : "(keywords)";
         if (v->type == SIGMA_V_NULL && (it->mods & ~SIGMA_MOD_ALL)) {
-            perr(c, n, "null value with a modifier (field '%s')", f);
+            yaml_doc_fail(&c->y, n, "null value with a modifier (field '%s')", f);
             return -1;
         }
         if (it->mods & SIGMA_MOD_EXISTS) {
             if (v->type != SIGMA_V_BOOL) {
-                perr(c, n, "modifier 'exists' needs true or false (field '%s')", f);
+                yaml_doc_fail(&c->y, n, "modifier 'exists' needs true or false (field '%s')", f);
                 return -1;
             }
         } else if (it->mods & SIGMA_MOD_NUMERIC) {
             if (!v->num_ok) {
-                perr(c, n, "modifier '%s' needs a number, not '%s' (field '%s')",
-                     sigma_mod_name(it->mods & SIGMA_MOD_NUMERIC), v->raw, f);
+                yaml_doc_fail(&c->y, n, "modifier '%s' needs a number, not '%s' (field '%s')",
+                              sigma_mod_name(it->mods & SIGMA_MOD_NUMERIC), v->raw, f);
                 return -1;
             }
         } else if (it->mods & SIGMA_MOD_CIDR) {
             if (v->type == SIGMA_V_BOOL || memchr(v->raw, '\0', v->len) ||
                 !sigma_parse_cidr(v->raw, &v->net, &v->prefix)) {
-                perr(c, n, "modifier 'cidr': invalid network '%s' (field '%s')", v->raw, f);
+                yaml_doc_fail(&c->y, n, "modifier 'cidr': invalid network '%s' (field '%s')", v->raw, f);
                 return -1;
             }
         } else if (it->mods & SIGMA_MOD_RE) {
             if (v->type == SIGMA_V_BOOL || v->len == 0) {
-                perr(c, n, "modifier 're' needs a non-empty regular expression (field '%s')", f);
+                yaml_doc_fail(&c->y, n, "modifier 're' needs a non-empty regular expression (field '%s')", f);
                 return -1;
             }
         }
@@ -884,11 +822,11 @@ static int check_values(struct pctx *c, const yaml_node_t *n, struct sigma_item 
 static int parse_item(struct pctx *c, const yaml_node_t *kn, const yaml_node_t *vn, struct sigma_item *it)
 {
     size_t klen;
-    const char *key = scalar(kn, &klen);
+    const char *key = yaml_doc_scalar(kn, &klen);
     memset(it, 0, sizeof *it);
-    it->line = (unsigned)kn->start_mark.line + 1;
+    it->line = yaml_doc_line(kn);
     if (!key) {
-        perr(c, kn, "a selection key must be a field name");
+        yaml_doc_fail(&c->y, kn, "a selection key must be a field name");
         return -1;
     }
     if (parse_mods(c, kn, key, klen, it))
@@ -899,25 +837,25 @@ static int parse_item(struct pctx *c, const yaml_node_t *kn, const yaml_node_t *
     if (vn->type == YAML_SEQUENCE_NODE) {
         size_t cnt = (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start);
         if (cnt == 0) {
-            perr(c, vn, "empty value list (field '%s')", it->field);
+            yaml_doc_fail(&c->y, vn, "empty value list (field '%s')", it->field);
             return -1;
         }
         if (cnt > SIGMA_RULE_MAX_VALUES) {
-            perr(c, vn, "rule too large (more than %u values)", SIGMA_RULE_MAX_VALUES);
+            yaml_doc_fail(&c->y, vn, "rule too large (more than %u values)", SIGMA_RULE_MAX_VALUES);
             return -1;
         }
         if (!(it->v = calloc(cnt, sizeof *it->v))) {
-            perr(c, vn, "out of memory");
+            yaml_doc_oom(&c->y, vn);
             return -1;
         }
         for (yaml_node_item_t *p = vn->data.sequence.items.start; p < vn->data.sequence.items.top; p++) {
-            if (parse_value(c, node(c, *p), &it->v[it->nv]))
+            if (parse_value(c, yaml_doc_node(&c->y, *p), &it->v[it->nv]))
                 return -1;
             it->nv++;
         }
     } else {
         if (!(it->v = calloc(1, sizeof *it->v))) {
-            perr(c, vn, "out of memory");
+            yaml_doc_oom(&c->y, vn);
             return -1;
         }
         if (parse_value(c, vn, &it->v[0]))
@@ -930,17 +868,17 @@ static int parse_item(struct pctx *c, const yaml_node_t *kn, const yaml_node_t *
 static int parse_map(struct pctx *c, const yaml_node_t *mn, struct sigma_map *m)
 {
     size_t cnt = (size_t)(mn->data.mapping.pairs.top - mn->data.mapping.pairs.start);
-    m->line = (unsigned)mn->start_mark.line + 1;
+    m->line = yaml_doc_line(mn);
     if (cnt == 0) {
-        perr(c, mn, "empty map in selection");
+        yaml_doc_fail(&c->y, mn, "empty map in selection");
         return -1;
     }
     if (!(m->items = calloc(cnt, sizeof *m->items))) {
-        perr(c, mn, "out of memory");
+        yaml_doc_oom(&c->y, mn);
         return -1;
     }
     for (yaml_node_pair_t *p = mn->data.mapping.pairs.start; p < mn->data.mapping.pairs.top; p++) {
-        int rc = parse_item(c, node(c, p->key), node(c, p->value), &m->items[m->n]);
+        int rc = parse_item(c, yaml_doc_node(&c->y, p->key), yaml_doc_node(&c->y, p->value), &m->items[m->n]);
         m->n++; /* counted even on error, so it is freed */
         if (rc)
             return -1;
@@ -951,25 +889,26 @@ static int parse_map(struct pctx *c, const yaml_node_t *mn, struct sigma_map *m)
 static int parse_selection(struct pctx *c, const yaml_node_t *kn, const yaml_node_t *vn, struct sigma_selection *s)
 {
     size_t nl;
-    const char *name = scalar(kn, &nl);
-    s->line = (unsigned)kn->start_mark.line + 1;
+    const char *name = yaml_doc_scalar(kn, &nl);
+    s->line = yaml_doc_line(kn);
     if (!name || nl == 0 || memchr(name, '\0', nl)) {
-        perr(c, kn, "a selection needs a name");
+        yaml_doc_fail(&c->y, kn, "a selection needs a name");
         return -1;
     }
-    if (!(s->name = dupn(name, nl))) {
-        perr(c, kn, "out of memory");
+    if (!(s->name = yaml_doc_copy(name, nl))) {
+        yaml_doc_oom(&c->y, kn);
         return -1;
     }
     for (const char *p = s->name; *p; p++)
         if (isspace((unsigned char)*p) || *p == '(' || *p == ')' || *p == '|' || *p == '*') {
-            perr(c, kn, "selection name '%s' cannot be used in a condition (space, parenthesis, '|' or '*')",
-                 s->name);
+            yaml_doc_fail(&c->y, kn,
+                          "selection name '%s' cannot be used in a condition (space, parenthesis, '|' or '*')",
+                          s->name);
             return -1;
         }
     if (vn->type == YAML_MAPPING_NODE) {
         if (!(s->maps = calloc(1, sizeof *s->maps))) {
-            perr(c, vn, "out of memory");
+            yaml_doc_oom(&c->y, vn);
             return -1;
         }
         s->n = 1;
@@ -977,22 +916,22 @@ static int parse_selection(struct pctx *c, const yaml_node_t *kn, const yaml_nod
     }
     if (vn->type == YAML_SCALAR_NODE) {
         if (is_null_scalar(vn)) {
-            perr(c, vn, "empty selection '%s'", s->name);
+            yaml_doc_fail(&c->y, vn, "empty selection '%s'", s->name);
             return -1;
         }
         /* a single keyword */
         if (!(s->maps = calloc(1, sizeof *s->maps)) || !(s->maps[0].items = calloc(1, sizeof(struct sigma_item)))) {
-            perr(c, vn, "out of memory");
+            yaml_doc_oom(&c->y, vn);
             return -1;
         }
         s->n = 1;
         s->keywords = true;
         struct sigma_item *it = s->maps[0].items;
         s->maps[0].n = 1;
-        it->line = (unsigned)vn->start_mark.line + 1;
+        it->line = yaml_doc_line(vn);
         it->mods = SIGMA_MOD_CONTAINS;
-        if (!(it->field = dupn("", 0)) || !(it->v = calloc(1, sizeof *it->v))) {
-            perr(c, vn, "out of memory");
+        if (!(it->field = yaml_doc_copy("", 0)) || !(it->v = calloc(1, sizeof *it->v))) {
+            yaml_doc_oom(&c->y, vn);
             return -1;
         }
         if (parse_value(c, vn, &it->v[0]))
@@ -1003,12 +942,12 @@ static int parse_selection(struct pctx *c, const yaml_node_t *kn, const yaml_nod
     /* sequence: all maps (ORed) or all values (keywords) */
     size_t cnt = (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start);
     if (cnt == 0) {
-        perr(c, vn, "empty selection '%s'", s->name);
+        yaml_doc_fail(&c->y, vn, "empty selection '%s'", s->name);
         return -1;
     }
     unsigned maps = 0, scalars = 0;
     for (yaml_node_item_t *p = vn->data.sequence.items.start; p < vn->data.sequence.items.top; p++) {
-        yaml_node_t *e = node(c, *p);
+        yaml_node_t *e = yaml_doc_node(&c->y, *p);
         if (e->type == YAML_MAPPING_NODE)
             maps++;
         else if (e->type == YAML_SCALAR_NODE)
@@ -1016,11 +955,11 @@ static int parse_selection(struct pctx *c, const yaml_node_t *kn, const yaml_nod
     }
     if (maps && maps == cnt) {
         if (!(s->maps = calloc(cnt, sizeof *s->maps))) {
-            perr(c, vn, "out of memory");
+            yaml_doc_oom(&c->y, vn);
             return -1;
         }
         for (yaml_node_item_t *p = vn->data.sequence.items.start; p < vn->data.sequence.items.top; p++) {
-            int rc = parse_map(c, node(c, *p), &s->maps[s->n]);
+            int rc = parse_map(c, yaml_doc_node(&c->y, *p), &s->maps[s->n]);
             s->n++;
             if (rc)
                 return -1;
@@ -1029,84 +968,86 @@ static int parse_selection(struct pctx *c, const yaml_node_t *kn, const yaml_nod
     }
     if (scalars == cnt) {
         if (!(s->maps = calloc(1, sizeof *s->maps)) || !(s->maps[0].items = calloc(1, sizeof(struct sigma_item)))) {
-            perr(c, vn, "out of memory");
+            yaml_doc_oom(&c->y, vn);
             return -1;
         }
         s->n = 1;
         s->keywords = true;
         s->maps[0].n = 1;
-        s->maps[0].line = (unsigned)vn->start_mark.line + 1;
+        s->maps[0].line = yaml_doc_line(vn);
         struct sigma_item *it = s->maps[0].items;
         it->line = s->maps[0].line;
         it->mods = SIGMA_MOD_CONTAINS;
-        if (!(it->field = dupn("", 0)) || !(it->v = calloc(cnt, sizeof *it->v))) {
-            perr(c, vn, "out of memory");
+        if (!(it->field = yaml_doc_copy("", 0)) || !(it->v = calloc(cnt, sizeof *it->v))) {
+            yaml_doc_oom(&c->y, vn);
             return -1;
         }
         for (yaml_node_item_t *p = vn->data.sequence.items.start; p < vn->data.sequence.items.top; p++) {
-            if (parse_value(c, node(c, *p), &it->v[it->nv]))
+            if (parse_value(c, yaml_doc_node(&c->y, *p), &it->v[it->nv]))
                 return -1;
             it->nv++;
         }
         return check_values(c, vn, it);
     }
-    perr(c, vn, "selection '%s' mixes maps and plain values (or nests lists)", s->name);
+    yaml_doc_fail(&c->y, vn, "selection '%s' mixes maps and plain values (or nests lists)", s->name);
     return -1;
 }
 
 static int parse_level(struct pctx *c, const yaml_node_t *root, struct sigma_rule *r)
 {
     static const char *const names[] = {"informational", "low", "medium", "high", "critical"};
-    yaml_node_t *n = map_get(c, root, "level");
+    yaml_node_t *n = yaml_doc_map_get(&c->y, root, "level");
     if (!n)
         return 0;
     size_t len;
-    const char *v = scalar(n, &len);
+    const char *v = yaml_doc_scalar(n, &len);
     if (!v) {
-        perr(c, n, "'level' must be a string");
+        yaml_doc_fail(&c->y, n, "'level' must be a string");
         return -1;
     }
     for (unsigned i = 0; i < 5; i++)
         if (len == strlen(names[i]) && !strncasecmp(v, names[i], len)) {
             r->level = (uint8_t)(i + 1);
-            r->level_text = dupn(names[i], strlen(names[i]));
+            r->level_text = strdup(names[i]);
             return 0;
         }
-    perr(c, n, "unknown level '%.*s' (informational, low, medium, high or critical)", (int)(len > 40 ? 40 : len), v);
+    yaml_doc_fail(&c->y, n, "unknown level '%.*s' (informational, low, medium, high or critical)",
+                  (int)(len > 40 ? 40 : len), v);
     return -1;
 }
 
 static int parse_tags(struct pctx *c, const yaml_node_t *root, struct sigma_rule *r)
 {
-    yaml_node_t *n = map_get(c, root, "tags");
+    yaml_node_t *n = yaml_doc_map_get(&c->y, root, "tags");
     if (!n || is_null_scalar(n))
         return 0;
     if (n->type == YAML_SCALAR_NODE) {
-        if (!(r->tags = calloc(1, sizeof *r->tags)) || !(r->tags[0] = dupn(scalar(n, NULL), n->data.scalar.length))) {
-            perr(c, n, "out of memory");
+        if (!(r->tags = calloc(1, sizeof *r->tags)) ||
+            !(r->tags[0] = yaml_doc_copy(yaml_doc_scalar(n, NULL), n->data.scalar.length))) {
+            yaml_doc_oom(&c->y, n);
             return -1;
         }
         r->ntags = 1;
         return 0;
     }
     if (n->type != YAML_SEQUENCE_NODE) {
-        perr(c, n, "'tags' must be a list");
+        yaml_doc_fail(&c->y, n, "'tags' must be a list");
         return -1;
     }
     size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     if (!(r->tags = calloc(cnt ? cnt : 1, sizeof *r->tags))) {
-        perr(c, n, "out of memory");
+        yaml_doc_oom(&c->y, n);
         return -1;
     }
     for (yaml_node_item_t *p = n->data.sequence.items.start; p < n->data.sequence.items.top; p++) {
         size_t len;
-        const char *v = scalar(node(c, *p), &len);
+        const char *v = yaml_doc_scalar(yaml_doc_node(&c->y, *p), &len);
         if (!v) {
-            perr(c, node(c, *p), "a tag must be a string");
+            yaml_doc_fail(&c->y, yaml_doc_node(&c->y, *p), "a tag must be a string");
             return -1;
         }
-        if (!(r->tags[r->ntags] = dupn(v, len))) {
-            perr(c, n, "out of memory");
+        if (!(r->tags[r->ntags] = yaml_doc_copy(v, len))) {
+            yaml_doc_oom(&c->y, n);
             return -1;
         }
         r->ntags++;
@@ -1116,29 +1057,29 @@ static int parse_tags(struct pctx *c, const yaml_node_t *root, struct sigma_rule
 
 static int parse_logsource(struct pctx *c, const yaml_node_t *root, struct sigma_rule *r)
 {
-    yaml_node_t *n = map_get(c, root, "logsource");
+    yaml_node_t *n = yaml_doc_map_get(&c->y, root, "logsource");
     if (!n) {
-        perr(c, root, "missing 'logsource'");
+        yaml_doc_fail(&c->y, root, "missing 'logsource'");
         return -1;
     }
     if (n->type != YAML_MAPPING_NODE) {
-        perr(c, n, "'logsource' must be a map");
+        yaml_doc_fail(&c->y, n, "'logsource' must be a map");
         return -1;
     }
     static const char *const keys[] = {"product", "service", "category"};
     char *dst[] = {r->ls.product, r->ls.service, r->ls.category};
     for (int k = 0; k < 3; k++) {
-        yaml_node_t *v = map_get(c, n, keys[k]);
+        yaml_node_t *v = yaml_doc_map_get(&c->y, n, keys[k]);
         if (!v || is_null_scalar(v))
             continue;
         size_t len;
-        const char *s = scalar(v, &len);
+        const char *s = yaml_doc_scalar(v, &len);
         if (!s) {
-            perr(c, v, "logsource '%s' must be a string", keys[k]);
+            yaml_doc_fail(&c->y, v, "logsource '%s' must be a string", keys[k]);
             return -1;
         }
         if (len >= LOGSOURCE_KEY_MAX || memchr(s, '\0', len)) {
-            perr(c, v, "logsource '%s' too long (max %d bytes)", keys[k], LOGSOURCE_KEY_MAX - 1);
+            yaml_doc_fail(&c->y, v, "logsource '%s' too long (max %d bytes)", keys[k], LOGSOURCE_KEY_MAX - 1);
             return -1;
         }
         memcpy(dst[k], s, len);
@@ -1152,48 +1093,48 @@ static int parse_condition(struct pctx *c, const yaml_node_t *cn, struct sigma_r
     char err[DIAG_MSG_MAX - 64];
     char *text = NULL;
     size_t len = 0;
-    const char *s = scalar(cn, &len);
+    const char *s = yaml_doc_scalar(cn, &len);
     if (s) {
         if (memchr(s, '\0', len)) {
-            perr(c, cn, "condition holds a NUL byte");
+            yaml_doc_fail(&c->y, cn, "condition holds a NUL byte");
             return -1;
         }
-        text = dupn(s, len);
+        text = yaml_doc_copy(s, len);
     } else if (cn->type == YAML_SEQUENCE_NODE) {
         /* a list of conditions is their 'or' */
         size_t total = 1;
         for (yaml_node_item_t *p = cn->data.sequence.items.start; p < cn->data.sequence.items.top; p++) {
-            const char *e = scalar(node(c, *p), &len);
+            const char *e = yaml_doc_scalar(yaml_doc_node(&c->y, *p), &len);
             if (!e || memchr(e, '\0', len)) {
-                perr(c, node(c, *p), "a condition must be a string");
+                yaml_doc_fail(&c->y, yaml_doc_node(&c->y, *p), "a condition must be a string");
                 return -1;
             }
             total += len + 8;
         }
         if (cn->data.sequence.items.top == cn->data.sequence.items.start) {
-            perr(c, cn, "empty condition list");
+            yaml_doc_fail(&c->y, cn, "empty condition list");
             return -1;
         }
         text = malloc(total);
         if (text) {
             size_t o = 0;
             for (yaml_node_item_t *p = cn->data.sequence.items.start; p < cn->data.sequence.items.top; p++) {
-                const char *e = scalar(node(c, *p), &len);
+                const char *e = yaml_doc_scalar(yaml_doc_node(&c->y, *p), &len);
                 o += (size_t)sprintf(text + o, "%s(%.*s)", o ? " or " : "", (int)len, e);
             }
         }
     } else {
-        perr(c, cn, "condition must be a string or a list of strings");
+        yaml_doc_fail(&c->y, cn, "condition must be a string or a list of strings");
         return -1;
     }
     if (!text) {
-        perr(c, cn, "out of memory");
+        yaml_doc_oom(&c->y, cn);
         return -1;
     }
     int rc = sigma_condition_parse(text, r->sel, r->nsel, &r->cond, &r->ncond, &r->cond_depth, err, sizeof err);
     free(text);
     if (rc) {
-        perr(c, cn, "%s", err);
+        yaml_doc_fail(&c->y, cn, "%s", err);
         return -1;
     }
     return 0;
@@ -1201,33 +1142,33 @@ static int parse_condition(struct pctx *c, const yaml_node_t *cn, struct sigma_r
 
 static int parse_detection(struct pctx *c, const yaml_node_t *root, struct sigma_rule *r)
 {
-    yaml_node_t *det = map_get(c, root, "detection");
+    yaml_node_t *det = yaml_doc_map_get(&c->y, root, "detection");
     if (!det) {
-        perr(c, root, "missing 'detection'");
+        yaml_doc_fail(&c->y, root, "missing 'detection'");
         return -1;
     }
     if (det->type != YAML_MAPPING_NODE) {
-        perr(c, det, "'detection' must be a map");
+        yaml_doc_fail(&c->y, det, "'detection' must be a map");
         return -1;
     }
     size_t cnt = (size_t)(det->data.mapping.pairs.top - det->data.mapping.pairs.start);
     if (!(r->sel = calloc(cnt ? cnt : 1, sizeof *r->sel))) {
-        perr(c, det, "out of memory");
+        yaml_doc_oom(&c->y, det);
         return -1;
     }
     yaml_node_t *cond = NULL;
     for (yaml_node_pair_t *p = det->data.mapping.pairs.start; p < det->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
-        if (scalar_is(k, "condition")) {
+        yaml_node_t *k = yaml_doc_node(&c->y, p->key), *v = yaml_doc_node(&c->y, p->value);
+        if (yaml_doc_scalar_is(k, "condition")) {
             if (cond) {
-                perr(c, k, "two conditions in one detection");
+                yaml_doc_fail(&c->y, k, "two conditions in one detection");
                 return -1;
             }
             cond = v;
             continue;
         }
-        if (scalar_is(k, "timeframe")) {
-            perr(c, k, "'timeframe' (aggregation window) is not supported: use a correlation rule");
+        if (yaml_doc_scalar_is(k, "timeframe")) {
+            yaml_doc_fail(&c->y, k, "'timeframe' (aggregation window) is not supported: use a correlation rule");
             return -1;
         }
         int rc = parse_selection(c, k, v, &r->sel[r->nsel]);
@@ -1236,16 +1177,16 @@ static int parse_detection(struct pctx *c, const yaml_node_t *root, struct sigma
             return -1;
         for (unsigned i = 0; i + 1 < r->nsel; i++)
             if (!strcmp(r->sel[i].name, r->sel[r->nsel - 1].name)) {
-                perr(c, k, "selection '%s' defined twice", r->sel[i].name);
+                yaml_doc_fail(&c->y, k, "selection '%s' defined twice", r->sel[i].name);
                 return -1;
             }
     }
     if (!cond) {
-        perr(c, det, "detection has no 'condition'");
+        yaml_doc_fail(&c->y, det, "detection has no 'condition'");
         return -1;
     }
     if (r->nsel == 0) {
-        perr(c, det, "detection has no selection");
+        yaml_doc_fail(&c->y, det, "detection has no selection");
         return -1;
     }
     return parse_condition(c, cond, r);
@@ -1259,73 +1200,74 @@ static enum doc_result parse_doc(struct pctx *c, const yaml_node_t *root, unsign
     if (root->type == YAML_SCALAR_NODE && is_null_scalar(root))
         return DOC_EMPTY;
     if (root->type != YAML_MAPPING_NODE) {
-        perr(c, root, "not a Sigma rule (the document is not a map)");
+        yaml_doc_fail(&c->y, root, "not a Sigma rule (the document is not a map)");
         return DOC_ERROR;
     }
     /* name the rule in messages by id, else title */
     size_t len;
-    const char *s = scalar(map_get(c, root, "id"), &len);
+    const char *s = yaml_doc_scalar(yaml_doc_map_get(&c->y, root, "id"), &len);
     if (!s)
-        s = scalar(map_get(c, root, "title"), &len);
+        s = yaml_doc_scalar(yaml_doc_map_get(&c->y, root, "title"), &len);
     if (s)
-        snprintf(c->what, sizeof c->what, "%.*s", (int)(len < 100 ? len : 100), s);
-    if (map_get(c, root, "correlation"))
+        snprintf(c->y.what, sizeof c->y.what, "%.*s", (int)(len < 100 ? len : 100), s);
+    if (yaml_doc_map_get(&c->y, root, "correlation"))
         return DOC_SKIP;
-    yaml_node_t *act = map_get(c, root, "action");
+    yaml_node_t *act = yaml_doc_map_get(&c->y, root, "action");
     if (act) {
-        const char *a = scalar(act, &len);
-        perr(c, act, "rule collection ('action: %.*s') is not supported: write each rule as its own document",
-             a ? (int)(len < 20 ? len : 20) : 1, a ? a : "?");
+        const char *a = yaml_doc_scalar(act, &len);
+        yaml_doc_fail(&c->y, act,
+                      "rule collection ('action: %.*s') is not supported: write each rule as its own document",
+                      a ? (int)(len < 20 ? len : 20) : 1, a ? a : "?");
         return DOC_STOP;
     }
-    if (map_get(c, root, "filter") && !map_get(c, root, "detection")) {
-        perr(c, root, "Sigma filter rule ('filter:') is not supported");
+    if (yaml_doc_map_get(&c->y, root, "filter") && !yaml_doc_map_get(&c->y, root, "detection")) {
+        yaml_doc_fail(&c->y, root, "Sigma filter rule ('filter:') is not supported");
         return DOC_ERROR;
     }
     struct sigma_rule *r = calloc(1, sizeof *r);
     if (!r) {
-        perr(c, root, "out of memory");
+        yaml_doc_oom(&c->y, root);
         return DOC_ERROR;
     }
     r->line = doc_line;
-    r->file = dupn(c->file, strlen(c->file));
+    r->file = strdup(c->y.file);
     r->title = str_field(c, root, "title", true);
-    if (!c->failed)
+    if (!c->y.failed)
         r->id = str_field(c, root, "id", false);
-    if (!c->failed)
+    if (!c->y.failed)
         r->name = str_field(c, root, "name", false);
-    if (!c->failed)
+    if (!c->y.failed)
         r->status = str_field(c, root, "status", false);
-    if (!c->failed) {
-        yaml_node_t *an = map_get(c, root, "author");
+    if (!c->y.failed) {
+        yaml_node_t *an = yaml_doc_map_get(&c->y, root, "author");
         if (an && an->type == YAML_SEQUENCE_NODE) {
             /* some rules list authors */
             size_t total = 1;
             for (yaml_node_item_t *p = an->data.sequence.items.start; p < an->data.sequence.items.top; p++)
-                if (scalar(node(c, *p), &len))
+                if (yaml_doc_scalar(yaml_doc_node(&c->y, *p), &len))
                     total += len + 2;
             if ((r->author = malloc(total))) {
                 size_t o = 0;
                 r->author[0] = '\0';
                 for (yaml_node_item_t *p = an->data.sequence.items.start; p < an->data.sequence.items.top; p++)
-                    if ((s = scalar(node(c, *p), &len)))
+                    if ((s = yaml_doc_scalar(yaml_doc_node(&c->y, *p), &len)))
                         o += (size_t)sprintf(r->author + o, "%s%.*s", o ? ", " : "", (int)len, s);
             }
         } else {
             r->author = str_field(c, root, "author", false);
         }
     }
-    if (!c->failed && r->title && r->title[0] == '\0')
-        perr(c, root, "empty title");
-    if (!c->failed)
+    if (!c->y.failed && r->title && r->title[0] == '\0')
+        yaml_doc_fail(&c->y, root, "empty title");
+    if (!c->y.failed)
         parse_level(c, root, r);
-    if (!c->failed)
+    if (!c->y.failed)
         parse_tags(c, root, r);
-    if (!c->failed)
+    if (!c->y.failed)
         parse_logsource(c, root, r);
-    if (!c->failed)
+    if (!c->y.failed)
         parse_detection(c, root, r);
-    if (c->failed) {
+    if (c->y.failed) {
         sigma_rule_free(r);
         return DOC_ERROR;
     }
@@ -1354,41 +1296,34 @@ int sigma_parse_buffer(const char *buf, size_t len, const char *file, struct sig
     struct sigma_stats dummy = {0};
     if (!st)
         st = &dummy;
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        diag_add(d, DIAG_ERROR, file, 0, "", "out of memory");
+    struct yaml_doc_stream in;
+    if (yaml_doc_stream_open(&in, buf, len, file, d))
         return -1;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
     int added = 0;
     unsigned seen = 0;
     for (;;) {
         yaml_document_t doc;
-        if (!yaml_parser_load(&parser, &doc)) {
-            diag_add(d, DIAG_ERROR, file, (unsigned)parser.problem_mark.line + 1, "", "YAML: %s%s%s",
-                     parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
-                     parser.context ? parser.context : "");
-            st->rejected++;
-            seen++;
-            break;
-        }
-        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        bool syntax_error = false;
+        yaml_node_t *root = yaml_doc_stream_next(&in, &doc, &syntax_error);
         if (!root) {
-            yaml_document_delete(&doc);
+            if (syntax_error) {
+                st->rejected++;
+                seen++;
+            }
             break;
         }
         st->docs++;
-        struct pctx c = {.doc = &doc, .file = file, .d = d};
+        struct pctx c = {.y = {.doc = &doc, .file = file}, .d = d};
         struct sigma_rule *r = NULL;
-        unsigned line = (unsigned)root->start_mark.line + 1;
+        unsigned line = yaml_doc_line(root);
         enum doc_result res = parse_doc(&c, root, line, &r);
         switch (res) {
         case DOC_RULE:
             if (push_rule(rules, n, r)) {
                 sigma_rule_free(r);
                 yaml_document_delete(&doc);
-                yaml_parser_delete(&parser);
-                diag_add(d, DIAG_ERROR, file, line, c.what, "out of memory");
+                yaml_doc_stream_close(&in);
+                diag_add(d, DIAG_ERROR, file, line, c.y.what, "out of memory");
                 return -1;
             }
             st->rules++;
@@ -1396,13 +1331,13 @@ int sigma_parse_buffer(const char *buf, size_t len, const char *file, struct sig
             seen++;
             break;
         case DOC_SKIP:
-            diag_add(d, DIAG_WARNING, file, line, c.what, "correlation rule: handled by vigil-cp");
+            diag_add(d, DIAG_WARNING, file, line, c.y.what, "correlation rule: handled by vigil-cp");
             st->correlations++;
             seen++;
             break;
         case DOC_ERROR:
         case DOC_STOP:
-            diag_add(d, DIAG_ERROR, file, c.err_line ? c.err_line : line, c.what, "%s", c.err);
+            yaml_doc_report(&c.y, d, line);
             st->rejected++;
             seen++;
             break;
@@ -1413,7 +1348,7 @@ int sigma_parse_buffer(const char *buf, size_t len, const char *file, struct sig
         if (res == DOC_STOP)
             break;
     }
-    yaml_parser_delete(&parser);
+    yaml_doc_stream_close(&in);
     if (!seen) {
         diag_add(d, DIAG_ERROR, file, 0, "", "no Sigma rule in the file");
         st->rejected++;

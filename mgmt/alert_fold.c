@@ -83,7 +83,8 @@ void alert_fold_free(struct alert_fold *f)
 
 bool alert_fold_full(const struct alert_fold *f) { return f->n == f->cap; }
 
-uint64_t alert_fold_add(struct alert_fold *f, const struct vigil_alert *a, int64_t now_ns, uint64_t *next_id)
+uint64_t alert_fold_add(struct alert_fold *f, const struct vigil_alert *a, int64_t now_ns, alert_id_fn alloc,
+                        void *ctx)
 {
     uint64_t key = fold_key(a);
     uint32_t *head = &f->bucket[key & f->mask];
@@ -105,7 +106,7 @@ uint64_t alert_fold_add(struct alert_fold *f, const struct vigil_alert *a, int64
     uint32_t i = (f->head + f->n) % f->cap;
     struct pending *p = &f->q[i];
     p->a = *a;
-    p->a.id = (*next_id)++;
+    p->a.id = alloc(ctx);
     if (!p->a.count)
         p->a.count = 1;
     p->due_ns = now_ns + f->window_ns;

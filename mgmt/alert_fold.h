@@ -37,11 +37,16 @@ void alert_fold_free(struct alert_fold *f);
 
 bool alert_fold_full(const struct alert_fold *f);
 
+/* Where new alerts get their ids (vigil-cp: the store, which never hands an
+ * id out twice, crash or not). */
+typedef uint64_t (*alert_id_fn)(void *ctx);
+
 /* Adds a (its id is ignored): folds it into the waiting alert with the same
  * rule, entity, user and group key, else opens a new one with id
- * (*next_id)++.  now_ns is the clock windows run on (receive time).
- * Returns the id of the alert it went into, or 0 when the table is full. */
-uint64_t alert_fold_add(struct alert_fold *f, const struct vigil_alert *a, int64_t now_ns, uint64_t *next_id);
+ * alloc(ctx).  now_ns is the clock windows run on (receive time).  Returns
+ * the id of the alert it went into, or 0 when the table is full. */
+uint64_t alert_fold_add(struct alert_fold *f, const struct vigil_alert *a, int64_t now_ns, alert_id_fn alloc,
+                        void *ctx);
 
 /* Pops up to max alerts whose window closed by now_ns, oldest first, into
  * out; force pops the oldest regardless (shutdown, table full). */

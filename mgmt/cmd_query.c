@@ -26,6 +26,7 @@
 #include "mgmt/cp_config.h"
 #include "mgmt/incident.h"
 #include "mgmt/term.h"
+#include "storage/hashchain.h"
 #include "storage/store.h"
 
 struct qopts {
@@ -43,6 +44,8 @@ struct qopts {
     unsigned min_severity;
     const char *positional[4];
     unsigned n_positional;
+    bool has_anchor;
+    struct hc_point anchor;
 };
 
 static int64_t now_ns(void)
@@ -107,6 +110,31 @@ static int parse_uuid(const char *s, uint8_t out[16])
     return k == 32 ? 0 : -1;
 }
 
+/* "SEQ:64 hex digits", as verify prints the chain head. */
+static int parse_anchor(const char *s, struct hc_point *p)
+{
+    char *end;
+    errno = 0;
+    unsigned long long seq = strtoull(s, &end, 10);
+    if (errno || end == s || *end != ':' || strlen(end + 1) != 2 * HC_HASH_BYTES)
+        return -1;
+    for (unsigned i = 0; i < HC_HASH_BYTES; i++) {
+        unsigned v;
+        if (sscanf(end + 1 + 2 * i, "%2x", &v) != 1)
+            return -1;
+        p->hash[i] = (uint8_t)v;
+    }
+    p->seq = seq;
+    return 0;
+}
+
+static void print_point(const struct hc_point *p)
+{
+    printf("%llu:", (unsigned long long)p->seq);
+    for (unsigned i = 0; i < HC_HASH_BYTES; i++)
+        printf("%02x", p->hash[i]);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -116,7 +144,7 @@ static void usage(FILE *f)
             "critical|N]\n"
             "                [--entity ADDR] [--limit N] [--json]\n"
             "       vigilctl entity ADDR [--json]\n"
-            "       vigilctl verify [--json]\n"
+            "       vigilctl verify [--anchor SEQ:HASH] [--json]\n"
             "       vigilctl status [--json]\n"
             "common: -c CONFIG (default /etc/vigil/vigil.yaml: control_plane.store.path) or --store DIR\n"
             "T: 15m, 2h, 7d (ago), 2026-11-28T10:00:00Z, or Unix seconds\n");
@@ -132,6 +160,7 @@ static int parse_opts(int argc, char **argv, struct qopts *o)
         {"since", 1, NULL, 's'},       {"until", 1, NULL, 'u'},  {"min-level", 1, NULL, 'l'},
         {"entity", 1, NULL, 'e'},      {"rule", 1, NULL, 'r'},   {"limit", 1, NULL, 'n'},
         {"status", 1, NULL, 't'},      {"min-severity", 1, NULL, 'v'}, {"help", 0, NULL, 'h'},
+        {"anchor", 1, NULL, 'a'},
         {0}};
     int ch;
     optind = 1;
@@ -190,6 +219,13 @@ static int parse_opts(int argc, char **argv, struct qopts *o)
                 o->min_severity = (unsigned)strtoul(optarg, NULL, 10);
             break;
         }
+        case 'a':
+            if (parse_anchor(optarg, &o->anchor)) {
+                fprintf(stderr, "vigilctl: --anchor %s: want SEQ:HASH as vigilctl verify prints it\n", optarg);
+                return -1;
+            }
+            o->has_anchor = true;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -333,27 +369,30 @@ static int incident_out(const struct vigil_incident *inc, void *ctx)
 }
 
 struct timeline {
-    const struct qopts *o;
+    struct vigil_alert a[INCIDENT_CHAIN_MAX];
     unsigned n;
 };
 
-static int timeline_alert(const struct vigil_alert *a, void *ctx)
+static int collect_alert(const struct vigil_alert *a, void *ctx)
 {
     struct timeline *t = ctx;
-    t->n++;
-    if (t->o->json)
-        return alert_out(a, (void *)t->o);
+    if (t->n < INCIDENT_CHAIN_MAX)
+        t->a[t->n++] = *a;
+    return 0;
+}
+
+static void print_timeline_alert(const struct vigil_alert *a, unsigned n)
+{
     char when[40], tac[256];
     /* a detection happened when its first event did; a correlation when it fired */
     short_time(a->kind == ALERT_CORRELATION ? a->last_seen_ns : a->first_seen_ns ? a->first_seen_ns : a->event_ns,
                when);
     tactics_text(a->tactics, tac, sizeof tac);
-    printf("  %2u. %s  #%-6" PRIu64 " %-8s %-11s x%-4u %s\n      ", t->n, when, a->id, record_level_name(a->level),
+    printf("  %2u. %s  #%-6" PRIu64 " %-8s %-11s x%-4u %s\n      ", n, when, a->id, record_level_name(a->level),
            a->kind == ALERT_CORRELATION ? "correlation" : "detection", a->count, a->title);
     printf("tactics: %s\n      ", tac);
     term_print_escaped(stdout, a->excerpt, a->excerpt_len < 200 ? a->excerpt_len : 200);
     putchar('\n');
-    return 0;
 }
 
 static int cmd_incidents(struct store *st, const struct qopts *o)
@@ -363,39 +402,34 @@ static int cmd_incidents(struct store *st, const struct qopts *o)
             usage(stderr);
             return 2;
         }
+        /* the incident and its alerts from one snapshot */
         struct vigil_incident inc;
-        struct timeline t = {o, 0};
+        static struct timeline t;
+        t.n = 0;
         unsigned missing = 0;
-        if (!o->json) {
-            /* header first: read the incident alone, then the chain */
-            int rc = store_get_incident(st, strtoull(o->positional[1], NULL, 10), &inc, NULL, NULL, NULL);
-            if (rc) {
-                fprintf(stderr, "vigilctl: incident %s: %s\n", o->positional[1], store_strerror(rc));
-                return 1;
-            }
-            char first[40], last[40], ent[64], tac[256];
-            alert_json_time(inc.first_seen_ns, first);
-            alert_json_time(inc.last_seen_ns, last);
-            alert_json_ip(&inc.entity, ent);
-            tactics_text(inc.tactics, tac, sizeof tac);
-            printf("incident %" PRIu64 ": %s (rank %u), %s\nentity:  %s\nfirst:   %s\nlast:    %s\ntactics: %s\n"
-                   "timeline (%u alerts%s):\n",
-                   inc.id, inc.label, inc.severity, record_status_name(inc.status), ent, first, last, tac,
-                   inc.n_chain + inc.chain_more, inc.chain_more ? ", the first ones shown" : "");
-        } else {
-            int rc = store_get_incident(st, strtoull(o->positional[1], NULL, 10), &inc, NULL, NULL, NULL);
-            if (rc) {
-                fprintf(stderr, "vigilctl: incident %s: %s\n", o->positional[1], store_strerror(rc));
-                return 1;
-            }
-            incident_out(&inc, (void *)o);
-        }
-        int rc = store_get_incident(st, inc.id, &inc, timeline_alert, &t, &missing);
+        int rc = store_get_incident(st, strtoull(o->positional[1], NULL, 10), &inc, collect_alert, &t, &missing);
         if (rc) {
-            fprintf(stderr, "vigilctl: incident %" PRIu64 ": %s\n", inc.id, store_strerror(rc));
+            fprintf(stderr, "vigilctl: incident %s: %s\n", o->positional[1], store_strerror(rc));
             return 1;
         }
-        if (missing && !o->json)
+        if (o->json) {
+            incident_out(&inc, (void *)o);
+            for (unsigned i = 0; i < t.n; i++)
+                alert_out(&t.a[i], (void *)o);
+            return 0;
+        }
+        char first[40], last[40], ent[64], tac[256];
+        alert_json_time(inc.first_seen_ns, first);
+        alert_json_time(inc.last_seen_ns, last);
+        alert_json_ip(&inc.entity, ent);
+        tactics_text(inc.tactics, tac, sizeof tac);
+        printf("incident %" PRIu64 ": %s (rank %u), %s\nentity:  %s\nfirst:   %s\nlast:    %s\ntactics: %s\n"
+               "timeline (%u alerts%s):\n",
+               inc.id, inc.label, inc.severity, record_status_name(inc.status), ent, first, last, tac,
+               inc.n_chain + inc.chain_more, inc.chain_more ? ", the first ones shown" : "");
+        for (unsigned i = 0; i < t.n; i++)
+            print_timeline_alert(&t.a[i], i + 1);
+        if (missing)
             printf("  (%u alerts of the chain were pruned by retention)\n", missing);
         return 0;
     }
@@ -454,7 +488,7 @@ static int cmd_entity(struct store *st, const struct qopts *o)
 static int cmd_verify(struct store *st, const struct qopts *o)
 {
     static struct store_verify_result r;
-    int rc = store_verify(st, NULL, &r);
+    int rc = store_verify(st, o->has_anchor ? &o->anchor : NULL, &r);
     if (rc < 0) {
         fprintf(stderr, "vigilctl: verify could not run: %s\n", store_strerror(rc));
         return 2;
@@ -467,7 +501,9 @@ static int cmd_verify(struct store *st, const struct qopts *o)
             printf("%s{\"problem\":\"%s\",\"id\":\"%" PRIu64 "\",\"seq\":%" PRIu64 ",\"other_id\":\"%" PRIu64 "\"}",
                    i ? "," : "", store_verify_problem_name(r.issues[i].problem), r.issues[i].id, r.issues[i].seq,
                    r.issues[i].other_id);
-        printf("]}\n");
+        printf("],\"head\":\"");
+        print_point(&r.head);
+        printf("\",\"anchor_checked\":%s}\n", r.anchor_checked ? "true" : "false");
     } else {
         printf("chain: %" PRIu64 " entries (%" PRIu64 " alerts, %" PRIu64 " incident versions, %" PRIu64
                " prunes) from seq %" PRIu64 "\n",
@@ -482,6 +518,18 @@ static int cmd_verify(struct store *st, const struct qopts *o)
         }
         if (r.issues_total > r.n_issues)
             printf("... and %" PRIu64 " more issues\n", r.issues_total - r.n_issues);
+        printf("chain head: ");
+        print_point(&r.head);
+        printf("\n  (keep it off the appliance; `vigilctl verify --anchor` with it later also detects a chain\n"
+               "   recomputed by someone with write access)\n");
+        if (o->has_anchor) {
+            bool differs = false;
+            for (unsigned i = 0; i < r.n_issues; i++)
+                differs |= r.issues[i].problem == VERIFY_ANCHOR;
+            printf("anchor: %s\n", !r.anchor_checked ? "not checked (pruned by retention)"
+                                    : differs        ? "DIFFERS: the chain up to it was rewritten"
+                                                     : "matches");
+        }
         printf("%s\n", r.ok ? "verify: OK, every retained record matches the chain"
                             : "verify: FAILED, the store was modified outside vigil-cp");
     }
@@ -589,16 +637,23 @@ static int cmd_status(const struct qopts *o)
     if (o->json) {
         printf("],\"store\":");
         if (have_store)
+        {
             printf("{\"alerts\":%" PRIu64 ",\"incidents\":%" PRIu64 ",\"entities\":%" PRIu64
-                   ",\"map_size\":%" PRIu64 ",\"used_fraction\":%.4f,\"last_commit_ns\":%" PRId64 "}",
+                   ",\"map_size\":%" PRIu64 ",\"used_fraction\":%.4f,\"last_commit_ns\":%" PRId64
+                   ",\"chain_head\":\"",
                    ss.alerts, ss.incidents, ss.entities, ss.map_size, ss.used_fraction, ss.last_commit_ns);
+            print_point(&ss.head);
+            printf("\"}");
+        }
         else
             printf("null");
         printf("}\n");
     } else if (have_store) {
         printf("store: %" PRIu64 " alerts, %" PRIu64 " incidents, %" PRIu64 " entities; map %.1f%% used of %" PRIu64
-               " MiB\n",
+               " MiB\nchain head: ",
                ss.alerts, ss.incidents, ss.entities, 100.0 * ss.used_fraction, ss.map_size >> 20);
+        print_point(&ss.head);
+        printf("\n");
     } else {
         printf("store: not readable (%s)\n", err);
     }

@@ -1,19 +1,17 @@
 #include "mgmt/corr_rules.h"
 
 #include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include <yaml.h>
 
 #include "engine/detect.h"
 #include "engine/source.h"
+#include "engine/yaml_doc.h"
 
 /* ------------------------------------------------------------------ */
 /* fields                                                               */
@@ -181,16 +179,6 @@ static void derive_uuid(const char *kind, const char *text, uint8_t out[16])
     out[8] = (uint8_t)((out[8] & 0x3f) | 0x80);
 }
 
-static char *dupn(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
 /* ------------------------------------------------------------------ */
 /* ruleset                                                              */
 
@@ -271,100 +259,33 @@ bool corr_ruleset_detection_generates(const struct corr_ruleset *rs, const uint8
 /* ------------------------------------------------------------------ */
 /* YAML access                                                          */
 
+/* One document being parsed: the document and its first error (yaml_doc.h),
+ * and the rule set it joins (ids and names must be unique in it). */
 struct pctx {
-    yaml_document_t *doc;
-    const char *file;
+    struct yaml_doc y;
     struct corr_ruleset *rs;
-    char what[128];
-    bool failed;
-    char err[DIAG_MSG_MAX];
-    unsigned err_line;
-    bool oom;
 };
-
-static void perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
-{
-    if (c->failed)
-        return;   /* the first error is the one worth reading */
-    c->failed = true;
-    c->err_line = n ? (unsigned)n->start_mark.line + 1 : 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->err, sizeof c->err, fmt, ap);
-    va_end(ap);
-}
-
-static void oom(struct pctx *c, const yaml_node_t *n)
-{
-    c->oom = true;
-    perr(c, n, "out of memory");
-}
-
-static yaml_node_t *node(struct pctx *c, int idx) { return yaml_document_get_node(c->doc, idx); }
-
-static unsigned line_of(const yaml_node_t *n) { return n ? (unsigned)n->start_mark.line + 1 : 0; }
-
-static const char *scalar(const yaml_node_t *n, size_t *len)
-{
-    if (!n || n->type != YAML_SCALAR_NODE)
-        return NULL;
-    if (len)
-        *len = n->data.scalar.length;
-    return (const char *)n->data.scalar.value;
-}
-
-static bool scalar_eq(const yaml_node_t *n, const char *s)
-{
-    size_t len;
-    const char *v = scalar(n, &len);
-    return v && len == strlen(s) && !memcmp(v, s, len);
-}
-
-static yaml_node_t *map_get(struct pctx *c, const yaml_node_t *map, const char *key)
-{
-    if (!map || map->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
-        if (scalar_eq(node(c, p->key), key))
-            return node(c, p->value);
-    return NULL;
-}
-
-/* The key node of key in map: errors about a whole block (a condition
- * map) read best at the line that names it. */
-static yaml_node_t *map_key(struct pctx *c, const yaml_node_t *map, const char *key)
-{
-    if (!map || map->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
-        if (scalar_eq(node(c, p->key), key))
-            return node(c, p->key);
-    return NULL;
-}
 
 static bool null_scalar(const yaml_node_t *n)
 {
     size_t len;
-    const char *v = scalar(n, &len);
+    const char *v = yaml_doc_scalar(n, &len);
     if (!v || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     return len == 0 || (len == 1 && v[0] == '~') || (len == 4 && !strncasecmp(v, "null", 4));
 }
 
-/* A string scalar without NUL bytes, copied; NULL with an error otherwise. */
+/* A string scalar without NUL bytes, copied; NULL with an error otherwise:
+ * references, fields and names are compared as C strings. */
 static char *str_of(struct pctx *c, const yaml_node_t *n, const char *what)
 {
     size_t len;
-    const char *v = scalar(n, &len);
-    if (!v || memchr(v, '\0', len)) {
-        perr(c, n, "'%s' must be a string", what);
+    const char *v = yaml_doc_scalar(n, &len);
+    if (v && memchr(v, '\0', len)) {
+        yaml_doc_fail(&c->y, n, "'%s' must be a string", what);
         return NULL;
     }
-    char *s = dupn(v, len);
-    if (!s)
-        oom(c, n);
-    return s;
+    return yaml_doc_str(&c->y, n, what);
 }
 
 /* A list of strings (a lone scalar counts as a list of one): fills out[] up
@@ -377,24 +298,24 @@ static int str_list(struct pctx *c, const yaml_node_t *n, const char *what, char
         if (!(out[0] = str_of(c, n, what)))
             return -1;
         if (lines)
-            lines[0] = line_of(n);
+            lines[0] = yaml_doc_line(n);
         *count = 1;
         return 0;
     }
     if (n->type != YAML_SEQUENCE_NODE) {
-        perr(c, n, "'%s' must be a list of strings", what);
+        yaml_doc_fail(&c->y, n, "'%s' must be a list of strings", what);
         return -1;
     }
     for (yaml_node_item_t *p = n->data.sequence.items.start; p < n->data.sequence.items.top; p++) {
-        yaml_node_t *e = node(c, *p);
+        yaml_node_t *e = yaml_doc_node(&c->y, *p);
         if (*count >= max) {
-            perr(c, e, "too many entries in '%s' (at most %u)", what, max);
+            yaml_doc_fail(&c->y, e, "too many entries in '%s' (at most %u)", what, max);
             return -1;
         }
         if (!(out[*count] = str_of(c, e, what)))
             return -1;
         if (lines)
-            lines[*count] = line_of(e);
+            lines[*count] = yaml_doc_line(e);
         (*count)++;
     }
     return 0;
@@ -407,29 +328,29 @@ static int parse_level(struct pctx *c, const yaml_node_t *root, struct corr_rule
 {
     static const char *const names[] = {"informational", "low", "medium", "high", "critical"};
     r->level = RULE_LEVEL_MEDIUM;
-    yaml_node_t *n = map_get(c, root, "level");
+    yaml_node_t *n = yaml_doc_map_get(&c->y, root, "level");
     if (!n || null_scalar(n))
         return 0;
     size_t len;
-    const char *v = scalar(n, &len);
+    const char *v = yaml_doc_scalar(n, &len);
     for (unsigned i = 0; v && i < 5; i++)
         if (len == strlen(names[i]) && !strncasecmp(v, names[i], len)) {
             r->level = (uint8_t)(RULE_LEVEL_INFORMATIONAL + i);
             return 0;
         }
-    perr(c, n, "unknown level (informational, low, medium, high or critical)");
+    yaml_doc_fail(&c->y, n, "unknown level (informational, low, medium, high or critical)");
     return -1;
 }
 
 static int parse_tags(struct pctx *c, const yaml_node_t *root, struct corr_rule *r)
 {
-    yaml_node_t *n = map_get(c, root, "tags");
+    yaml_node_t *n = yaml_doc_map_get(&c->y, root, "tags");
     if (!n || null_scalar(n))
         return 0;
     size_t cnt = n->type == YAML_SEQUENCE_NODE ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
                                                : 1;
     if (!(r->tags = calloc(cnt ? cnt : 1, sizeof *r->tags))) {
-        oom(c, n);
+        yaml_doc_oom(&c->y, n);
         return -1;
     }
     return str_list(c, n, "tags", r->tags, (unsigned)cnt, &r->ntags, NULL);
@@ -438,7 +359,7 @@ static int parse_tags(struct pctx *c, const yaml_node_t *root, struct corr_rule 
 static int parse_u64(struct pctx *c, const yaml_node_t *n, const char *op, uint64_t *out)
 {
     size_t len;
-    const char *v = scalar(n, &len);
+    const char *v = yaml_doc_scalar(n, &len);
     uint64_t x = 0;
     bool ok = v && len > 0 && len <= 18;
     for (size_t i = 0; ok && i < len; i++) {
@@ -446,7 +367,7 @@ static int parse_u64(struct pctx *c, const yaml_node_t *n, const char *op, uint6
         x = x * 10 + (uint64_t)(v[i] - '0');
     }
     if (!ok) {
-        perr(c, n, "bad condition: '%s' needs a whole number of at most 18 digits", op);
+        yaml_doc_fail(&c->y, n, "bad condition: '%s' needs a whole number of at most 18 digits", op);
         return -1;
     }
     *out = x;
@@ -458,7 +379,7 @@ static int parse_condition(struct pctx *c, const yaml_node_t *kn, const yaml_nod
     bool temporal = r->type == CORR_TEMPORAL || r->type == CORR_TEMPORAL_ORDERED;
     if (!cn || null_scalar(cn)) {
         if (!temporal) {
-            perr(c, kn, "missing 'condition' (gt, gte, lt, lte or eq)");
+            yaml_doc_fail(&c->y, kn, "missing 'condition' (gt, gte, lt, lte or eq)");
             return -1;
         }
         /* Sigma: temporal rules without a condition need every rule */
@@ -467,21 +388,21 @@ static int parse_condition(struct pctx *c, const yaml_node_t *kn, const yaml_nod
         return 0;
     }
     if (cn->type != YAML_MAPPING_NODE) {
-        perr(c, kn, "bad condition: must be a map of gt, gte, lt, lte, eq (and field)");
+        yaml_doc_fail(&c->y, kn, "bad condition: must be a map of gt, gte, lt, lte, eq (and field)");
         return -1;
     }
     bool has[5] = {false};
     uint64_t val[5] = {0};
     static const char *const ops[] = {"gt", "gte", "lt", "lte", "eq"};
     for (yaml_node_pair_t *p = cn->data.mapping.pairs.start; p < cn->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
-        if (scalar_eq(k, "field")) {
+        yaml_node_t *k = yaml_doc_node(&c->y, p->key), *v = yaml_doc_node(&c->y, p->value);
+        if (yaml_doc_scalar_is(k, "field")) {
             if (r->value_field) {
-                perr(c, k, "bad condition: 'field' given twice");
+                yaml_doc_fail(&c->y, k, "bad condition: 'field' given twice");
                 return -1;
             }
             if (r->type != CORR_VALUE_COUNT) {
-                perr(c, k, "bad condition: 'field' is only for value_count");
+                yaml_doc_fail(&c->y, k, "bad condition: 'field' is only for value_count");
                 return -1;
             }
             if (!(r->value_field = str_of(c, v, "field")))
@@ -490,17 +411,17 @@ static int parse_condition(struct pctx *c, const yaml_node_t *kn, const yaml_nod
         }
         int op = -1;
         for (int i = 0; i < 5; i++)
-            if (scalar_eq(k, ops[i]))
+            if (yaml_doc_scalar_is(k, ops[i]))
                 op = i;
         if (op < 0) {
             size_t len;
-            const char *s = scalar(k, &len);
-            perr(c, k, "bad condition: unknown operator '%.*s' (gt, gte, lt, lte, eq)", s ? (int)(len > 40 ? 40 : len) : 1,
-                 s ? s : "?");
+            const char *s = yaml_doc_scalar(k, &len);
+            yaml_doc_fail(&c->y, k, "bad condition: unknown operator '%.*s' (gt, gte, lt, lte, eq)",
+                          s ? (int)(len > 40 ? 40 : len) : 1, s ? s : "?");
             return -1;
         }
         if (has[op]) {
-            perr(c, k, "bad condition: '%s' given twice", ops[op]);
+            yaml_doc_fail(&c->y, k, "bad condition: '%s' given twice", ops[op]);
             return -1;
         }
         if (parse_u64(c, v, ops[op], &val[op]))
@@ -508,15 +429,15 @@ static int parse_condition(struct pctx *c, const yaml_node_t *kn, const yaml_nod
         has[op] = true;
     }
     if (has[4] && (has[0] || has[1] || has[2] || has[3])) {
-        perr(c, kn, "bad condition: 'eq' cannot be combined with other operators");
+        yaml_doc_fail(&c->y, kn, "bad condition: 'eq' cannot be combined with other operators");
         return -1;
     }
     if ((has[0] && has[1]) || (has[2] && has[3])) {
-        perr(c, kn, "bad condition: gt with gte, or lt with lte");
+        yaml_doc_fail(&c->y, kn, "bad condition: gt with gte, or lt with lte");
         return -1;
     }
     if (!(has[0] || has[1] || has[2] || has[3] || has[4])) {
-        perr(c, kn, "bad condition: no operator (gt, gte, lt, lte or eq)");
+        yaml_doc_fail(&c->y, kn, "bad condition: no operator (gt, gte, lt, lte or eq)");
         return -1;
     }
     /* a window exists only once a signal joined it, so every count is >= 1 */
@@ -528,7 +449,7 @@ static int parse_condition(struct pctx *c, const yaml_node_t *kn, const yaml_nod
         lo = val[1];
     if (has[2]) {
         if (val[2] == 0) {
-            perr(c, kn, "bad condition: lt 0 can never hold");
+            yaml_doc_fail(&c->y, kn, "bad condition: lt 0 can never hold");
             return -1;
         }
         hi = val[2] - 1, has_hi = true;
@@ -540,16 +461,17 @@ static int parse_condition(struct pctx *c, const yaml_node_t *kn, const yaml_nod
     if (lo == 0)
         lo = 1;
     if (has_hi && lo > hi) {
-        perr(c, kn, "bad condition: the range is empty, it can never hold");
+        yaml_doc_fail(&c->y, kn, "bad condition: the range is empty, it can never hold");
         return -1;
     }
     r->cond = (struct corr_cond){.lo = lo, .hi = hi, .has_hi = has_hi};
     if (r->type == CORR_VALUE_COUNT && !r->value_field) {
-        perr(c, kn, "bad condition: value_count needs 'field' (the field whose distinct values are counted)");
+        yaml_doc_fail(&c->y, kn,
+                      "bad condition: value_count needs 'field' (the field whose distinct values are counted)");
         return -1;
     }
     if (temporal && r->cond.lo > r->nrefs) {
-        perr(c, kn, "bad condition: can never hold, the rule names only %u rules", r->nrefs);
+        yaml_doc_fail(&c->y, kn, "bad condition: can never hold, the rule names only %u rules", r->nrefs);
         return -1;
     }
     return 0;
@@ -559,42 +481,42 @@ static int parse_condition(struct pctx *c, const yaml_node_t *kn, const yaml_nod
  * and vname from group-by entries and the value field. */
 static int apply_aliases(struct pctx *c, const yaml_node_t *corr, struct corr_rule *r)
 {
-    yaml_node_t *al = map_get(c, corr, "aliases");
+    yaml_node_t *al = yaml_doc_map_get(&c->y, corr, "aliases");
     if (al && null_scalar(al))
         al = NULL;
     if (al && al->type != YAML_MAPPING_NODE) {
-        perr(c, al, "'aliases' must be a map: alias name -> {rule -> field}");
+        yaml_doc_fail(&c->y, al, "'aliases' must be a map: alias name -> {rule -> field}");
         return -1;
     }
     if (al) {
         for (yaml_node_pair_t *p = al->data.mapping.pairs.start; p < al->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+            yaml_node_t *k = yaml_doc_node(&c->y, p->key), *v = yaml_doc_node(&c->y, p->value);
             size_t klen;
-            const char *name = scalar(k, &klen);
+            const char *name = yaml_doc_scalar(k, &klen);
             if (!name || klen == 0) {
-                perr(c, k, "an alias needs a name");
+                yaml_doc_fail(&c->y, k, "an alias needs a name");
                 return -1;
             }
             char aname[128];
             snprintf(aname, sizeof aname, "%.*s", (int)(klen > 100 ? 100 : klen), name);
             if (corr_field_lookup(aname) != CORR_F_NONE) {
-                perr(c, k, "alias '%s' has the name of a field", aname);
+                yaml_doc_fail(&c->y, k, "alias '%s' has the name of a field", aname);
                 return -1;
             }
             if (v->type != YAML_MAPPING_NODE) {
-                perr(c, v, "alias '%s' must map each rule to a field", aname);
+                yaml_doc_fail(&c->y, v, "alias '%s' must map each rule to a field", aname);
                 return -1;
             }
             for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
-                yaml_node_t *rk = node(c, q->key);
+                yaml_node_t *rk = yaml_doc_node(&c->y, q->key);
                 bool known = false;
                 for (unsigned j = 0; j < r->nrefs; j++)
-                    known |= scalar_eq(rk, r->refs[j].text);
+                    known |= yaml_doc_scalar_is(rk, r->refs[j].text);
                 if (!known) {
                     size_t l;
-                    const char *s = scalar(rk, &l);
-                    perr(c, rk, "alias '%s' names rule '%.*s', which is not in 'rules'", aname,
-                         s ? (int)(l > 100 ? 100 : l) : 1, s ? s : "?");
+                    const char *s = yaml_doc_scalar(rk, &l);
+                    yaml_doc_fail(&c->y, rk, "alias '%s' names rule '%.*s', which is not in 'rules'", aname,
+                                  s ? (int)(l > 100 ? 100 : l) : 1, s ? s : "?");
                     return -1;
                 }
             }
@@ -604,28 +526,29 @@ static int apply_aliases(struct pctx *c, const yaml_node_t *corr, struct corr_ru
     unsigned n = r->ngroup + (r->value_field ? 1 : 0);
     for (unsigned g = 0; g < n; g++) {
         const char *gname = g < r->ngroup ? r->group[g] : r->value_field;
-        yaml_node_t *alias = al ? map_get(c, al, gname) : NULL;
+        yaml_node_t *alias = al ? yaml_doc_map_get(&c->y, al, gname) : NULL;
         if (g < r->ngroup)
             r->group_alias[g] = alias != NULL;
         if (!alias && corr_field_lookup(gname) == CORR_F_NONE) {
-            perr(c, corr, "unsupported field '%s' in %s (supported: source.ip, destination.ip, source.port, "
-                 "destination.port, user.name, observer.ip and their documented synonyms)",
-                 gname, g < r->ngroup ? "group-by" : "condition");
+            yaml_doc_fail(&c->y, corr,
+                          "unsupported field '%s' in %s (supported: source.ip, destination.ip, source.port, "
+                          "destination.port, user.name, observer.ip and their documented synonyms)",
+                          gname, g < r->ngroup ? "group-by" : "condition");
             return -1;
         }
         for (unsigned j = 0; j < r->nrefs; j++) {
             char *f;
             if (alias) {
-                yaml_node_t *fv = map_get(c, alias, r->refs[j].text);
+                yaml_node_t *fv = yaml_doc_map_get(&c->y, alias, r->refs[j].text);
                 if (!fv) {
-                    perr(c, alias, "alias '%s' has no field for rule '%s'", gname, r->refs[j].text);
+                    yaml_doc_fail(&c->y, alias, "alias '%s' has no field for rule '%s'", gname, r->refs[j].text);
                     return -1;
                 }
                 f = str_of(c, fv, "alias field");
             } else {
-                f = dupn(gname, strlen(gname));
+                f = strdup(gname);
                 if (!f)
-                    oom(c, corr);
+                    yaml_doc_oom(&c->y, corr);
             }
             if (!f)
                 return -1;
@@ -641,30 +564,31 @@ static int apply_aliases(struct pctx *c, const yaml_node_t *corr, struct corr_ru
 static int parse_correlation(struct pctx *c, const yaml_node_t *corr, struct corr_rule *r)
 {
     if (corr->type != YAML_MAPPING_NODE) {
-        perr(c, corr, "'correlation' must be a map");
+        yaml_doc_fail(&c->y, corr, "'correlation' must be a map");
         return -1;
     }
     static const char *const known[] = {"type", "rules", "group-by", "timespan", "condition", "aliases", "generate"};
     for (yaml_node_pair_t *p = corr->data.mapping.pairs.start; p < corr->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key);
+        yaml_node_t *k = yaml_doc_node(&c->y, p->key);
         bool ok = false;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-            ok |= scalar_eq(k, known[i]);
+            ok |= yaml_doc_scalar_is(k, known[i]);
         if (!ok) {
             size_t len;
-            const char *s = scalar(k, &len);
-            perr(c, k, "unknown key '%.*s' in correlation (type, rules, group-by, timespan, condition, aliases, "
-                 "generate)", s ? (int)(len > 40 ? 40 : len) : 1, s ? s : "?");
+            const char *s = yaml_doc_scalar(k, &len);
+            yaml_doc_fail(&c->y, k,
+                          "unknown key '%.*s' in correlation (type, rules, group-by, timespan, condition, aliases, "
+                          "generate)", s ? (int)(len > 40 ? 40 : len) : 1, s ? s : "?");
             return -1;
         }
     }
 
     /* type first: an unsupported type is the error worth reporting */
-    yaml_node_t *tn = map_get(c, corr, "type");
+    yaml_node_t *tn = yaml_doc_map_get(&c->y, corr, "type");
     size_t len;
-    const char *t = scalar(tn, &len);
+    const char *t = yaml_doc_scalar(tn, &len);
     if (!tn) {
-        perr(c, corr, "missing 'type' in correlation");
+        yaml_doc_fail(&c->y, corr, "missing 'type' in correlation");
         return -1;
     }
     static const char *const types[] = {"event_count", "value_count", "temporal", "temporal_ordered"};
@@ -672,14 +596,15 @@ static int parse_correlation(struct pctx *c, const yaml_node_t *corr, struct cor
         if (len == strlen(types[i]) && !memcmp(t, types[i], len))
             r->type = (uint8_t)(CORR_EVENT_COUNT + i);
     if (!r->type) {
-        perr(c, tn, "unsupported correlation type '%.*s' (event_count, value_count, temporal and temporal_ordered "
-             "are supported)", t ? (int)(len > 40 ? 40 : len) : 1, t ? t : "?");
+        yaml_doc_fail(&c->y, tn,
+                      "unsupported correlation type '%.*s' (event_count, value_count, temporal and temporal_ordered "
+                      "are supported)", t ? (int)(len > 40 ? 40 : len) : 1, t ? t : "?");
         return -1;
     }
 
-    yaml_node_t *rn = map_get(c, corr, "rules");
+    yaml_node_t *rn = yaml_doc_map_get(&c->y, corr, "rules");
     if (!rn || null_scalar(rn)) {
-        perr(c, rn ? rn : corr, "missing 'rules' in correlation");
+        yaml_doc_fail(&c->y, rn ? rn : corr, "missing 'rules' in correlation");
         return -1;
     }
     char *texts[CORR_MAX_REFS] = {0};
@@ -693,66 +618,68 @@ static int parse_correlation(struct pctx *c, const yaml_node_t *corr, struct cor
     if (rc)
         return -1;
     if (nt == 0) {
-        perr(c, rn, "'rules' is empty");
+        yaml_doc_fail(&c->y, rn, "'rules' is empty");
         return -1;
     }
     for (unsigned i = 0; i < nt; i++) {
         if (!texts[i][0]) {
-            perr(c, rn, "empty rule reference");
+            yaml_doc_fail(&c->y, rn, "empty rule reference");
             return -1;
         }
         for (unsigned j = 0; j < i; j++)
             if (!strcmp(texts[i], texts[j])) {
-                perr(c, rn, "rule '%s' listed twice", texts[i]);
+                yaml_doc_fail(&c->y, rn, "rule '%s' listed twice", texts[i]);
                 return -1;
             }
     }
     if ((r->type == CORR_TEMPORAL || r->type == CORR_TEMPORAL_ORDERED) && nt < 2)
-        perr(c, rn, "%s needs at least two rules", types[r->type - 1]);
+        yaml_doc_fail(&c->y, rn, "%s needs at least two rules", types[r->type - 1]);
 
-    yaml_node_t *gn = map_get(c, corr, "group-by");
-    if (!c->failed && gn && !null_scalar(gn) && !str_list(c, gn, "group-by", r->group, CORR_MAX_GROUP, &r->ngroup, NULL))
+    yaml_node_t *gn = yaml_doc_map_get(&c->y, corr, "group-by");
+    if (!c->y.failed && gn && !null_scalar(gn) &&
+        !str_list(c, gn, "group-by", r->group, CORR_MAX_GROUP, &r->ngroup, NULL))
         for (unsigned i = 0; i < r->ngroup; i++)
             for (unsigned j = 0; j < i; j++)
                 if (!strcmp(r->group[i], r->group[j]))
-                    perr(c, gn, "group-by lists '%s' twice", r->group[i]);
+                    yaml_doc_fail(&c->y, gn, "group-by lists '%s' twice", r->group[i]);
 
-    yaml_node_t *ts = map_get(c, corr, "timespan");
-    if (!c->failed) {
-        const char *s = scalar(ts, &len);
+    yaml_node_t *ts = yaml_doc_map_get(&c->y, corr, "timespan");
+    if (!c->y.failed) {
+        const char *s = yaml_doc_scalar(ts, &len);
         if (!ts)
-            perr(c, corr, "missing 'timespan' in correlation");
+            yaml_doc_fail(&c->y, corr, "missing 'timespan' in correlation");
         else if (!s || !corr_parse_timespan(s, len, &r->timespan_ns))
-            perr(c, ts, "bad timespan '%.*s': a whole number followed by s, m, h or d, from 1s to 366d",
-                 s ? (int)(len > 40 ? 40 : len) : 1, s ? s : "?");
+            yaml_doc_fail(&c->y, ts, "bad timespan '%.*s': a whole number followed by s, m, h or d, from 1s to 366d",
+                          s ? (int)(len > 40 ? 40 : len) : 1, s ? s : "?");
     }
 
-    if (!c->failed)
-        parse_condition(c, map_key(c, corr, "condition"), map_get(c, corr, "condition"), r);
+    if (!c->y.failed)
+        parse_condition(c, yaml_doc_map_key(&c->y, corr, "condition"), yaml_doc_map_get(&c->y, corr, "condition"), r);
 
-    if (!c->failed && r->type == CORR_VALUE_COUNT) {
+    if (!c->y.failed && r->type == CORR_VALUE_COUNT) {
         /* a window must hold lo distinct values to see the threshold crossed,
          * hi+1 to see an upper bound exceeded */
         uint64_t need = r->cond.has_hi ? r->cond.hi + 1 : r->cond.lo;
         if (need > CORR_MAX_DISTINCT)
-            perr(c, map_key(c, corr, "condition"),
-                 "bad condition: value_count thresholds above %u distinct values are not supported", CORR_MAX_DISTINCT);
+            yaml_doc_fail(&c->y, yaml_doc_map_key(&c->y, corr, "condition"),
+                          "bad condition: value_count thresholds above %u distinct values are not supported",
+                          CORR_MAX_DISTINCT);
         else
             r->vcap = (uint32_t)need;
     }
 
-    yaml_node_t *gen = map_get(c, corr, "generate");
-    if (!c->failed && gen && !null_scalar(gen)) {
-        const char *s = scalar(gen, &len);
+    yaml_node_t *gen = yaml_doc_map_get(&c->y, corr, "generate");
+    if (!c->y.failed && gen && !null_scalar(gen)) {
+        const char *s = yaml_doc_scalar(gen, &len);
         if (s && ((len == 4 && !strncasecmp(s, "true", 4)) || (len == 3 && !strncasecmp(s, "yes", 3))))
             r->generate = true;
         else if (!(s && ((len == 5 && !strncasecmp(s, "false", 5)) || (len == 2 && !strncasecmp(s, "no", 2)))))
-            perr(c, gen, "'generate' must be true or false");
+            yaml_doc_fail(&c->y, gen, "'generate' must be true or false");
     }
 
-    if (!c->failed)
+    if (!c->y.failed)
         apply_aliases(c, corr, r);
-    return c->failed ? -1 : 0;
+    return c->y.failed ? -1 : 0;
 }
 
 /* A rule with neither id, name nor title (the spec's own examples have
@@ -776,52 +703,54 @@ static enum doc_result parse_doc(struct pctx *c, const yaml_node_t *root, unsign
     *out = NULL;
     if (root->type == YAML_SCALAR_NODE && null_scalar(root))
         return DOC_EMPTY;
-    yaml_node_t *corr = map_get(c, root, "correlation");
+    yaml_node_t *corr = yaml_doc_map_get(&c->y, root, "correlation");
     if (!corr)
         return DOC_DETECTION;   /* not ours: the detection loader judges it */
 
     /* name the rule in messages by id, else name, else title */
     const char *keys[] = {"id", "name", "title"};
-    for (int i = 0; i < 3 && !c->what[0]; i++) {
+    for (int i = 0; i < 3 && !c->y.what[0]; i++) {
         size_t len;
-        const char *s = scalar(map_get(c, root, keys[i]), &len);
+        const char *s = yaml_doc_scalar(yaml_doc_map_get(&c->y, root, keys[i]), &len);
         if (s && len)
-            snprintf(c->what, sizeof c->what, "%.*s", (int)(len < 100 ? len : 100), s);
+            snprintf(c->y.what, sizeof c->y.what, "%.*s", (int)(len < 100 ? len : 100), s);
     }
 
     struct corr_rule *r = calloc(1, sizeof *r);
     if (!r) {
-        oom(c, root);
+        yaml_doc_oom(&c->y, root);
         return DOC_ERROR;
     }
     r->line = doc_line;
-    if (!(r->file = dupn(c->file, strlen(c->file))))
-        oom(c, root);
+    if (!(r->file = strdup(c->y.file)))
+        yaml_doc_oom(&c->y, root);
     yaml_node_t *n;
-    if (!c->failed && (n = map_get(c, root, "title")) && !null_scalar(n))
+    if (!c->y.failed && (n = yaml_doc_map_get(&c->y, root, "title")) && !null_scalar(n))
         r->title = str_of(c, n, "title");
-    if (!c->failed && (n = map_get(c, root, "id")) && !null_scalar(n))
+    if (!c->y.failed && (n = yaml_doc_map_get(&c->y, root, "id")) && !null_scalar(n))
         r->id = str_of(c, n, "id");
-    if (!c->failed && (n = map_get(c, root, "name")) && !null_scalar(n))
+    if (!c->y.failed && (n = yaml_doc_map_get(&c->y, root, "name")) && !null_scalar(n))
         r->name = str_of(c, n, "name");
-    if (!c->failed && !r->title && !(r->title = dupn("", 0)))
-        oom(c, root);
-    if (!c->failed)
+    if (!c->y.failed && !r->title && !(r->title = strdup("")))
+        yaml_doc_oom(&c->y, root);
+    if (!c->y.failed)
         parse_level(c, root, r);
-    if (!c->failed)
+    if (!c->y.failed)
         parse_tags(c, root, r);
-    if (!c->failed)
+    if (!c->y.failed)
         parse_correlation(c, corr, r);
 
     /* ids and names must be unique: references and checkpoints rely on it */
-    for (unsigned i = 0; !c->failed && i < c->rs->n; i++) {
+    for (unsigned i = 0; !c->y.failed && i < c->rs->n; i++) {
         const struct corr_rule *o = c->rs->rules[i];
         if (r->id && o->id && !strcmp(r->id, o->id))
-            perr(c, map_get(c, root, "id"), "duplicate id (first at %s:%u)", o->file, o->line);
+            yaml_doc_fail(&c->y, yaml_doc_map_get(&c->y, root, "id"), "duplicate id (first at %s:%u)", o->file,
+                          o->line);
         else if (r->name && o->name && !strcmp(r->name, o->name))
-            perr(c, map_get(c, root, "name"), "duplicate name '%s' (first at %s:%u)", r->name, o->file, o->line);
+            yaml_doc_fail(&c->y, yaml_doc_map_get(&c->y, root, "name"), "duplicate name '%s' (first at %s:%u)",
+                          r->name, o->file, o->line);
     }
-    if (c->failed) {
+    if (c->y.failed) {
         rule_free(r);
         return DOC_ERROR;
     }
@@ -844,140 +773,67 @@ static enum doc_result parse_doc(struct pctx *c, const yaml_node_t *root, unsign
 
 int corr_load_buffer(struct corr_ruleset *rs, const char *buf, size_t len, const char *file, struct diag *d)
 {
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        diag_add(d, DIAG_ERROR, file, 0, "", "out of memory");
+    struct yaml_doc_stream in;
+    if (yaml_doc_stream_open(&in, buf, len, file, d))
         return -1;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
     int added = 0;
     for (;;) {
         yaml_document_t doc;
-        if (!yaml_parser_load(&parser, &doc)) {
-            diag_add(d, DIAG_ERROR, file, (unsigned)parser.problem_mark.line + 1, "", "YAML: %s%s%s",
-                     parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
-                     parser.context ? parser.context : "");
+        yaml_node_t *root = yaml_doc_stream_next(&in, &doc, NULL);
+        if (!root)
             break;
-        }
-        yaml_node_t *root = yaml_document_get_root_node(&doc);
-        if (!root) {
-            yaml_document_delete(&doc);
-            break;
-        }
         rs->stats.docs++;
-        struct pctx c = {.doc = &doc, .file = file, .rs = rs};
-        unsigned line = line_of(root);
+        struct pctx c = {.y = {.doc = &doc, .file = file}, .rs = rs};
+        unsigned line = yaml_doc_line(root);
         struct corr_rule *r = NULL;
         enum doc_result res = parse_doc(&c, root, line, &r);
         yaml_document_delete(&doc);
         if (res == DOC_RULE) {
             if (!r->title[0])
-                diag_add(d, DIAG_WARNING, file, line, c.what, "correlation rule without a title%s",
+                diag_add(d, DIAG_WARNING, file, line, c.y.what, "correlation rule without a title%s",
                          r->id || r->name ? "" : ", id or name: named by its definition");
             if (push_rule(rs, r)) {
                 rule_free(r);
-                c.oom = true;
-                diag_add(d, DIAG_ERROR, file, line, c.what, "out of memory");
+                c.y.oom = true;
+                diag_add(d, DIAG_ERROR, file, line, c.y.what, "out of memory");
             } else {
                 rs->stats.rules++;
                 added++;
             }
         } else if (res == DOC_ERROR) {
-            diag_add(d, DIAG_ERROR, file, c.err_line ? c.err_line : line, c.what, "%s", c.err);
+            yaml_doc_report(&c.y, d, line);
             rs->stats.rejected++;
         } else if (res == DOC_DETECTION) {
             rs->stats.detections++;
         }
-        if (c.oom) {
-            yaml_parser_delete(&parser);
+        if (c.y.oom) {
+            yaml_doc_stream_close(&in);
             return -1;
         }
     }
-    yaml_parser_delete(&parser);
+    yaml_doc_stream_close(&in);
     return added;
 }
 
-static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static bool yaml_name(const char *n)
+int corr_load_path(struct corr_ruleset *rs, const char *path, struct diag *d)
 {
-    size_t l = strlen(n);
-    return (l > 4 && !strcmp(n + l - 4, ".yml")) || (l > 5 && !strcmp(n + l - 5, ".yaml"));
-}
-
-static int load_path(struct corr_ruleset *rs, const char *path, struct diag *d, int depth)
-{
-    struct stat st;
-    if (stat(path, &st)) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "cannot open: %s", strerror(errno));
-        return 0;
-    }
-    if (!S_ISDIR(st.st_mode)) {
+    struct source_list files = {0};
+    int total = source_list_yaml(path, &files, NULL, d);
+    for (unsigned i = 0; total >= 0 && i < files.n; i++) {
         size_t len;
         char why[128];
-        char *buf = source_read(path, &len, why, sizeof why);
+        char *buf = source_read(files.path[i], &len, why, sizeof why);
         if (!buf) {
-            diag_add(d, DIAG_ERROR, path, 0, "", "%s", why);
-            return 0;
+            diag_add(d, DIAG_ERROR, files.path[i], 0, "", "%s", why);
+            continue;
         }
-        int rc = corr_load_buffer(rs, buf, len, path, d);
+        int rc = corr_load_buffer(rs, buf, len, files.path[i], d);
         free(buf);
-        return rc;
-    }
-    if (depth > 8) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "directories nested too deeply");
-        return 0;
-    }
-    DIR *dir = opendir(path);
-    if (!dir) {
-        diag_add(d, DIAG_ERROR, path, 0, "", "cannot open: %s", strerror(errno));
-        return 0;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int total = 0;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn) {
-                total = -1;
-                break;
-            }
-            names = nn;
-        }
-        size_t pl = strlen(path), el = strlen(e->d_name);
-        if (!(names[n] = malloc(pl + el + 2))) {
-            total = -1;
-            break;
-        }
-        sprintf(names[n], "%s/%s", path, e->d_name);
-        n++;
-    }
-    closedir(dir);
-    if (total == 0)
-        qsort(names, n, sizeof *names, name_cmp);
-    for (size_t i = 0; total >= 0 && i < n; i++) {
-        struct stat es;
-        if (stat(names[i], &es))
-            continue;
-        if (!S_ISDIR(es.st_mode) && !yaml_name(names[i]))
-            continue;
-        int rc = load_path(rs, names[i], d, depth + 1);
         total = rc < 0 ? -1 : total + rc;
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    if (total < 0)
-        diag_add(d, DIAG_ERROR, path, 0, "", "out of memory");
+    source_list_free(&files);
     return total;
 }
-
-int corr_load_path(struct corr_ruleset *rs, const char *path, struct diag *d) { return load_path(rs, path, d, 0); }
 
 /* ------------------------------------------------------------------ */
 /* resolving                                                            */
@@ -1144,7 +1000,7 @@ static void layout(struct rctx *x, unsigned i)
         enum corr_field f = corr_field_lookup(r->group[g]);
         const char *text = r->group_alias[g] || f == CORR_F_NONE ? r->group[g] : corr_field_name(f);
         free(r->gtext[g]);
-        if (!(r->gtext[g] = dupn(text, strlen(text))))
+        if (!(r->gtext[g] = strdup(text)))
             rerr(x, i, r->line, "out of memory");
     }
     r->keylen = (uint16_t)off;

@@ -1126,7 +1126,8 @@ static unsigned feed_one(struct corr_engine *e, const struct vigil_signal *sig, 
         e->c.signals_unreferenced++;
         return 0;
     }
-    struct src s = {.sig = sig, .ids = &alert_id, .nids = 1, .trigger = alert_id};
+    /* a signal that made no stored alert (id 0) counts, but is not cited */
+    struct src s = {.sig = sig, .ids = &alert_id, .nids = alert_id != 0, .trigger = alert_id};
     unsigned fires = 0;
     for (uint32_t k = 0; k < d->n; k++) {
         const struct pair *pr = &e->pairs[d->first + k];

@@ -41,7 +41,7 @@ int cp_correlate_new(const struct cp_config *cfg, const struct ruleset *rs, cons
         return -1;
     }
     /* signals name rules by UUID, whether a log or a flow rule made them */
-    unsigned n_log = rs->rules ? detect_rule_count(rs->rules) : 0, n_flow = frs ? flow_rules_count(frs) : 0;
+    unsigned n_log = rs && rs->rules ? detect_rule_count(rs->rules) : 0, n_flow = frs ? flow_rules_count(frs) : 0;
     unsigned n_det = n_log + n_flow;
     struct corr_detection *det = calloc(n_det ? n_det : 1, sizeof *det);
     if (!det) {
@@ -138,26 +138,31 @@ void cp_correlate_feed(struct cp_correlate *c, const struct vigil_signal *s, con
         corr_feed_burst(c->eng, s, alert_ids, n, now_ns);
 }
 
-static int drop_key(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-    (void)val, (void)vlen;
-    store_corr_delete(arg, key, klen);
-    return 0;
-}
+struct fill_ctx {
+    struct corr_engine *eng;
+    store_kv_put_fn put;
+    void *put_ctx;
+};
 
 static int put_window(const void *key, size_t keylen, const void *blob, size_t len, void *arg)
 {
-    struct store *st = arg;
-    return store_corr_put(st, key, keylen, blob, len) < 0 ? 1 : 0;
+    struct fill_ctx *f = arg;
+    return f->put(f->put_ctx, key, keylen, blob, len) ? 1 : 0;
+}
+
+static int fill_windows(void *ctx, store_kv_put_fn put, void *put_ctx)
+{
+    struct fill_ctx f = {ctx, put, put_ctx};
+    return corr_checkpoint_each(f.eng, put_window, &f);
 }
 
 void cp_correlate_checkpoint(struct cp_correlate *c, struct store *st)
 {
     if (!c->eng)
         return;
-    /* Deletes and puts are staged and applied in order by one commit, so
-     * the stored set is always one checkpoint, never a mix of two. */
-    if (store_corr_iterate(st, NULL, 0, drop_key, st) < 0 || corr_checkpoint_each(c->eng, put_window, st)) {
+    /* One transaction replaces the whole set: a crash leaves the previous
+     * checkpoint or this one, never a mix. */
+    if (store_corr_replace(st, fill_windows, c->eng)) {
         c->checkpoint_errors++;
         return;
     }
@@ -167,16 +172,19 @@ void cp_correlate_checkpoint(struct cp_correlate *c, struct store *st)
     c->checkpoint_windows = cc.windows_open;
 }
 
-void cp_correlate_tick(struct cp_correlate *c, struct store *st, int64_t now_ns)
+void cp_correlate_tick(struct cp_correlate *c, int64_t now_ns)
 {
-    if (!c->eng)
-        return;
-    corr_expire(c->eng, now_ns, EXPIRE_WORK, NULL);
-    if (now_ns >= c->next_checkpoint) {
-        if (c->next_checkpoint)
-            cp_correlate_checkpoint(c, st);
-        c->next_checkpoint = now_ns + CHECKPOINT_INTERVAL_NS;
-    }
+    if (c->eng)
+        corr_expire(c->eng, now_ns, EXPIRE_WORK, NULL);
+}
+
+bool cp_correlate_checkpoint_due(struct cp_correlate *c, int64_t now_ns)
+{
+    if (!c->eng || now_ns < c->next_checkpoint)
+        return false;
+    bool first = c->next_checkpoint == 0;
+    c->next_checkpoint = now_ns + CHECKPOINT_INTERVAL_NS;
+    return !first;
 }
 
 void cp_correlate_write_stats(const struct cp_correlate *c, FILE *f)

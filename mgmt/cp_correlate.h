@@ -6,6 +6,7 @@
 #ifndef VIGIL_MGMT_CP_CORRELATE_H
 #define VIGIL_MGMT_CP_CORRELATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -42,11 +43,16 @@ int cp_correlate_restore(struct cp_correlate *c, struct store *st, char *err, si
 void cp_correlate_feed(struct cp_correlate *c, const struct vigil_signal *s, const uint64_t *alert_ids, unsigned n,
                        int64_t now_ns);
 
-/* Expires windows (bounded work) and checkpoints every interval. */
-void cp_correlate_tick(struct cp_correlate *c, struct store *st, int64_t now_ns);
+/* Expires windows (bounded work). */
+void cp_correlate_tick(struct cp_correlate *c, int64_t now_ns);
 
-/* Replaces the stored checkpoint with the open windows (staged in st; the
- * next commit applies it atomically). */
+/* True every 10 s: time to checkpoint (the caller first stores every
+ * alert a window may cite, then calls cp_correlate_checkpoint). */
+bool cp_correlate_checkpoint_due(struct cp_correlate *c, int64_t now_ns);
+
+/* Replaces the stored checkpoint with the open windows, in one transaction
+ * of its own (what is staged is committed first).  Its cost grows with the
+ * open windows (about 1 µs each): the interval is 10 s. */
 void cp_correlate_checkpoint(struct cp_correlate *c, struct store *st);
 
 void cp_correlate_write_stats(const struct cp_correlate *c, FILE *f);

@@ -22,6 +22,8 @@
 #include "storage/store.h"
 
 #define EMIT_BURST 256
+#define ENTITY_CACHE 4096
+#define CLOSE_WORK 256            /* entities looked at per tick for quiet incidents */
 
 struct cp_engine;
 static void emit_one(struct cp_engine *e, struct vigil_alert *a);
@@ -34,7 +36,7 @@ struct cp_counters {
     uint64_t signals_not_generated;    /* correlated, not stored: Sigma generate: false */
     uint64_t alerts_emitted;
     uint64_t alerts_store_errors;      /* alerts in a batch the store dropped */
-    uint64_t alert_id_resync;          /* the store's id differed from the fold's (after a dropped batch) */
+    uint64_t incidents_closed;
     uint64_t correlation_alerts;
     uint64_t incidents_staged;
     uint64_t output_submit_dropped;
@@ -48,10 +50,13 @@ struct cp_engine {
     struct incident_tracker *inc;
     struct output_set *out;
     struct store *st;
-    uint64_t next_alert_id, next_incident_id;
     int64_t mono_now;          /* of the signal or tick being handled: fold windows run on it */
     int64_t wall_now;
+    bool attached;             /* the store is attached and its state restored */
     struct cp_counters c;
+    /* entities touched lately, so an alert does not cost a read transaction
+     * (vigil-cp is the only writer: the cache is never stale) */
+    struct vigil_entity *ent_cache;    /* ENTITY_CACHE slots, direct-mapped by address */
     struct vigil_alert emit[EMIT_BURST];
     char json[ALERT_JSON_MAX];
 };
@@ -66,14 +71,14 @@ int cp_engine_new(const struct cp_config *cfg, const struct ruleset *rs, const s
         return -1;
     }
     e->cfg = cfg;
-    unsigned n_det = rs->rules ? detect_rule_count(rs->rules) : 0;
+    unsigned n_det = rs && rs->rules ? detect_rule_count(rs->rules) : 0;
     if (cp_correlate_new(cfg, rs, frs, on_fire, e, &e->corr, d, err, errlen)) {
         cp_engine_free(e);
         return -1;
     }
     unsigned n_corr = cp_correlate_rule_count(e->corr), n_flow = frs ? flow_rules_count(frs) : 0;
     e->meta = rule_meta_new(n_det + n_flow + n_corr + 1);
-    bool ok = e->meta && rule_meta_add_detection(e->meta, rs->rules) >= 0;
+    bool ok = e->meta && (!rs || rule_meta_add_detection(e->meta, rs->rules) >= 0);
     for (unsigned i = 0; ok && i < n_flow; i++) {
         const struct rule_info *ri = flow_rule_info(frs, i);
         ok = !rule_meta_add(e->meta, ri->uuid, ri->id, ri->title, ri->level, ri->tags, ALERT_DETECTION);
@@ -84,11 +89,12 @@ int cp_engine_new(const struct cp_config *cfg, const struct ruleset *rs, const s
         return -1;
     }
     e->fold = alert_fold_new(cfg->fold_max_pending, (int64_t)cfg->fold_window_s * 1000000000);
+    e->ent_cache = calloc(ENTITY_CACHE, sizeof *e->ent_cache);
     struct incident_config ic = {.max_entities = cfg->incident_max_entities,
                                  .window_ns = (int64_t)cfg->incident_window_min * 60 * 1000000000,
                                  .min_level = cfg->incident_min_level};
     e->inc = incident_tracker_new(&ic);
-    if (!e->fold || !e->inc) {
+    if (!e->fold || !e->inc || !e->ent_cache) {
         snprintf(err, errlen, "out of memory for %u pending alerts / %u entities (control_plane.alerts.max_pending, "
                               "incidents.max_entities)", cfg->fold_max_pending, cfg->incident_max_entities);
         cp_engine_free(e);
@@ -116,11 +122,10 @@ int cp_engine_attach_store(struct cp_engine *e, struct store *st, uint64_t rules
         snprintf(err, errlen, "store: %s", store_strerror(rc));
         return -1;
     }
-    e->next_alert_id = ss.next_alert_id;
-    e->next_incident_id = ss.next_incident_id;
     store_set_ruleset_hash(st, ruleset_hash);
+    /* newest first: an entity keeps its newest open incident */
     struct store_incident_query q = {.status_mask = 1u << INCIDENT_OPEN | 1u << INCIDENT_ACKNOWLEDGED,
-                                     .limit = 100000};
+                                     .limit = e->cfg->incident_max_entities};
     if ((rc = store_list_incidents(st, &q, restore_incident, e->inc, NULL)) < 0) {
         snprintf(err, errlen, "store: reading open incidents: %s", store_strerror(rc));
         return -1;
@@ -128,6 +133,7 @@ int cp_engine_attach_store(struct cp_engine *e, struct store *st, uint64_t rules
     (void)now_ns;
     if (cp_correlate_restore(e->corr, st, err, errlen))
         return -1;
+    e->attached = true;
     return 0;
 }
 
@@ -152,6 +158,12 @@ static void fill_common(struct vigil_alert *a, const struct rule_meta *m)
     a->title_len = record_copy_str(a->title, sizeof a->title, m->title, strlen(m->title));
 }
 
+/* Ids come from the store alone: it records the next free one at every
+ * commit, so an id handed to a waiting alert (and cited by a checkpointed
+ * correlation window) is never handed out again, even after a crash. */
+static uint64_t alloc_alert_id(void *st) { return store_alloc_alert_id(st); }
+static uint64_t alloc_incident_id(void *st) { return store_alloc_incident_id(st); }
+
 /* Queues a for emission, making room in the fold table if it is full. */
 static uint64_t fold(struct cp_engine *e, const struct vigil_alert *a, int64_t mono_ns)
 {
@@ -160,7 +172,7 @@ static uint64_t fold(struct cp_engine *e, const struct vigil_alert *a, int64_t m
         if (alert_fold_pop(e->fold, mono_ns, true, old, 1) == 1)
             emit_one(e, old);
     }
-    return alert_fold_add(e->fold, a, mono_ns, &e->next_alert_id);
+    return alert_fold_add(e->fold, a, mono_ns, alloc_alert_id, e->st);
 }
 
 /* A correlation rule fired: its alert goes through folding like any other. */
@@ -246,49 +258,67 @@ void cp_engine_signals(struct cp_engine *e, const struct vigil_signal *s, unsign
     }
 }
 
+static struct vigil_entity *entity_slot(struct cp_engine *e, const struct vigil_ip *ip)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ ip->addr[i]) * 0x100000001b3ull;
+    return &e->ent_cache[(h ^ ip->family) % ENTITY_CACHE];
+}
+
+/* The entity record of ip: from the cache, else the store, else new. */
+static struct vigil_entity *entity_get(struct cp_engine *e, const struct vigil_ip *ip, int64_t first_seen_ns)
+{
+    struct vigil_entity *ent = entity_slot(e, ip);
+    if (ent->ip.family == ip->family && !memcmp(ent->ip.addr, ip->addr, 16))
+        return ent;
+    if (store_get_entity(e->st, ip, ent) != 0) {
+        memset(ent, 0, sizeof *ent);
+        ent->ip = *ip;
+        ent->first_seen_ns = first_seen_ns;
+    }
+    return ent;
+}
+
+/* Stores incident versions, oldest first; a closed one clears its entity's
+ * open incident (so retention may prune both in time). */
+static void stage_incidents(struct cp_engine *e, const struct vigil_incident *v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct vigil_incident inc = v[i];
+        if (store_stage_incident(e->st, &inc) < 0)
+            e->c.alerts_store_errors++;
+        e->c.incidents_staged++;
+        if (inc.status == INCIDENT_CLOSED) {
+            e->c.incidents_closed++;
+            struct vigil_entity *ent = entity_get(e, &inc.entity, inc.first_seen_ns);
+            if (ent->open_incident_id == inc.id) {
+                ent->open_incident_id = 0;
+                store_stage_entity(e->st, ent);
+            }
+        }
+    }
+}
+
 /* Incident, store, outputs: what happens to an alert when its fold window
  * closes (or when a full fold table pushes it out early). */
 static void emit_one(struct cp_engine *e, struct vigil_alert *a)
 {
-    uint64_t expect = a->id;
-    struct vigil_incident inc;
-    uint64_t inc_before = e->next_incident_id;
-    int has_inc = incident_add_alert(e->inc, a, &e->next_incident_id, &inc);
-    if (has_inc && e->next_incident_id != inc_before) {
-        uint64_t sid = store_alloc_incident_id(e->st);
-        if (sid != inc.id) { /* keep the two counters one: the store's wins */
-            inc.id = a->incident_id = sid;
-            e->next_incident_id = sid + 1;
-        }
-    }
-    int rc = store_stage_alert(e->st, a);
-    if (rc < 0)
+    struct vigil_incident v[INCIDENT_MAX_VERSIONS];
+    unsigned nv = incident_add_alert(e->inc, a, alloc_incident_id, e->st, v);
+    if (store_stage_alert(e->st, a) < 0)
         e->c.alerts_store_errors++;
-    if (a->id != expect) {
-        /* a dropped batch or a restart moved the store's counter: follow it */
-        e->c.alert_id_resync++;
-        e->next_alert_id = a->id + 1;
-    }
-    if (has_inc) {
-        if (store_stage_incident(e->st, &inc) < 0)
-            e->c.alerts_store_errors++;
-        e->c.incidents_staged++;
-    }
+    stage_incidents(e, v, nv);
     if (a->entity.family) {
-        struct vigil_entity ent;
-        if (store_get_entity(e->st, &a->entity, &ent) != 0) {
-            memset(&ent, 0, sizeof ent);
-            ent.ip = a->entity;
-            ent.first_seen_ns = a->first_seen_ns;
+        struct vigil_entity *ent = entity_get(e, &a->entity, a->first_seen_ns);
+        if (a->last_seen_ns > ent->last_seen_ns)
+            ent->last_seen_ns = a->last_seen_ns;
+        ent->alert_count += a->count;
+        if (a->incident_id && nv) {
+            ent->open_incident_id = a->incident_id;
+            ent->risk = v[nv - 1].severity;
         }
-        if (a->last_seen_ns > ent.last_seen_ns)
-            ent.last_seen_ns = a->last_seen_ns;
-        ent.alert_count += a->count;
-        if (has_inc) {
-            ent.open_incident_id = inc.id;
-            ent.risk = inc.severity;
-        }
-        store_stage_entity(e->st, &ent);
+        store_stage_entity(e->st, ent);
     }
     e->c.alerts_emitted++;
     size_t n = alert_json_render(a, e->json, sizeof e->json);
@@ -310,7 +340,19 @@ void cp_engine_tick(struct cp_engine *e, int64_t now_ns, int64_t mono_ns)
     while ((n = alert_fold_pop(e->fold, mono_ns, false, e->emit, EMIT_BURST)) > 0)
         for (unsigned i = 0; i < n; i++)
             emit_one(e, &e->emit[i]);
-    cp_correlate_tick(e->corr, e->st, now_ns);
+    struct vigil_incident closed[16];
+    if ((n = incident_close_quiet(e->inc, CLOSE_WORK, closed, 16)) > 0)
+        stage_incidents(e, closed, n);
+    cp_correlate_tick(e->corr, now_ns);
+    if (cp_correlate_checkpoint_due(e->corr, now_ns)) {
+        /* A checkpointed window cites alert ids; the alerts still waiting
+         * to fold are stored first, so after a crash every cited alert
+         * exists (a fold window therefore ends at a checkpoint). */
+        while ((n = alert_fold_pop(e->fold, INT64_MAX, true, e->emit, EMIT_BURST)) > 0)
+            for (unsigned i = 0; i < n; i++)
+                emit_one(e, &e->emit[i]);
+        cp_correlate_checkpoint(e->corr, e->st);
+    }
     store_commit_due(e->st, now_ns);
 }
 
@@ -323,6 +365,8 @@ bool cp_engine_idle(const struct cp_engine *e)
 
 void cp_engine_shutdown(struct cp_engine *e, int64_t now_ns)
 {
+    if (!e->attached)
+        return; /* nothing was restored: do not overwrite the stored windows with nothing */
     e->wall_now = now_ns;
     unsigned n;
     while ((n = alert_fold_pop(e->fold, INT64_MAX, true, e->emit, EMIT_BURST)) > 0)
@@ -350,10 +394,10 @@ void cp_engine_write_status(struct cp_engine *e, const char *path, const struct 
     incident_stats(e->inc, &is);
     fprintf(f, "{\"time_ns\":%" PRId64 ",\"pid\":%d,\"signals_in\":%" PRIu64 ",\"signals_unknown_rule\":%" PRIu64
                ",\"signals_below_floor\":%" PRIu64 ",\"signals_not_generated\":%" PRIu64 ",\"alerts_emitted\":%" PRIu64 ",\"alerts_store_errors\":%" PRIu64
-               ",\"alert_id_resync\":%" PRIu64 ",\"correlation_alerts\":%" PRIu64 ",\"incidents_staged\":%" PRIu64
+               ",\"incidents_closed\":%" PRIu64 ",\"correlation_alerts\":%" PRIu64 ",\"incidents_staged\":%" PRIu64
                ",\"output_submit_dropped\":%" PRIu64,
             now_ns, (int)getpid(), e->c.signals_in, e->c.signals_unknown_rule, e->c.signals_below_floor, e->c.signals_not_generated,
-            e->c.alerts_emitted, e->c.alerts_store_errors, e->c.alert_id_resync, e->c.correlation_alerts,
+            e->c.alerts_emitted, e->c.alerts_store_errors, e->c.incidents_closed, e->c.correlation_alerts,
             e->c.incidents_staged, e->c.output_submit_dropped);
     fprintf(f, ",\"fold\":{\"created\":%" PRIu64 ",\"folded\":%" PRIu64 ",\"emitted\":%" PRIu64
                ",\"emitted_early\":%" PRIu64 ",\"pending\":%u}",
@@ -415,5 +459,6 @@ void cp_engine_free(struct cp_engine *e)
     rule_meta_free(e->meta);
     alert_fold_free(e->fold);
     incident_tracker_free(e->inc);
+    free(e->ent_cache);
     free(e);
 }

@@ -24,8 +24,8 @@ struct cp_engine;
 
 struct flow_ruleset;
 
-/* Builds the rule metadata of the detection rules (rs) and flow rules (frs,
- * may be NULL), loads the correlation rules against both (errors in d), and
+/* Builds the rule metadata of the detection rules (rs, may be NULL) and flow
+ * rules (frs, may be NULL), loads the correlation rules against both (errors in d), and
  * allocates the fold table and incident tracker.  0, or -1 with err. */
 int cp_engine_new(const struct cp_config *cfg, const struct ruleset *rs, const struct flow_ruleset *frs,
                   struct cp_engine **out, struct diag *d, char *err, size_t errlen);

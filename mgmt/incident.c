@@ -33,6 +33,7 @@ struct entity_slot {
 
 struct incident_tracker {
     struct incident_config cfg;
+    int64_t newest_ns;                  /* newest alert time seen: the clock incidents close on */
     struct entity_slot *e;
     uint32_t *bucket;
     uint32_t mask, n, lru_head, lru_tail; /* head = most recent */
@@ -118,8 +119,20 @@ static void hash_remove(struct incident_tracker *t, uint32_t i)
     *link = t->e[i].hnext;
 }
 
-/* The entity's slot, created (evicting the least recently active) if new. */
-static struct entity_slot *entity(struct incident_tracker *t, const struct vigil_ip *ip)
+/* Closes s's open incident into *out. */
+static void close_incident(struct incident_tracker *t, struct entity_slot *s, struct vigil_incident *out)
+{
+    s->open = false;
+    s->inc.status = INCIDENT_CLOSED;
+    s->inc.updated_ns = t->newest_ns;
+    *out = s->inc;
+    t->st.closed++;
+}
+
+/* The entity's slot, created (evicting the least recently active) if new.
+ * An evicted entity's open incident is closed into out[*n]. */
+static struct entity_slot *entity(struct incident_tracker *t, const struct vigil_ip *ip, struct vigil_incident *out,
+                                  unsigned *n)
 {
     uint32_t *head = &t->bucket[ip_hash(ip) & t->mask];
     for (uint32_t i = *head; i != NIL; i = t->e[i].hnext)
@@ -133,6 +146,8 @@ static struct entity_slot *entity(struct incident_tracker *t, const struct vigil
         i = t->n++;
     } else {
         i = t->lru_tail;
+        if (t->e[i].open && out)
+            close_incident(t, &t->e[i], &out[(*n)++]);
         lru_unlink(t, i);
         hash_remove(t, i);
         t->st.entities_evicted++;
@@ -214,17 +229,20 @@ static int64_t alert_time(const struct vigil_alert *a)
     return a->first_seen_ns ? a->first_seen_ns : a->event_ns ? a->event_ns : a->received_ns;
 }
 
-int incident_add_alert(struct incident_tracker *t, struct vigil_alert *a, uint64_t *next_id,
-                       struct vigil_incident *out)
+unsigned incident_add_alert(struct incident_tracker *t, struct vigil_alert *a, incident_id_fn alloc, void *ctx,
+                            struct vigil_incident out[INCIDENT_MAX_VERSIONS])
 {
     if (a->entity.family != 4 && a->entity.family != 6) {
         t->st.alerts_without_entity++;
         return 0;
     }
-    struct entity_slot *s = entity(t, &a->entity);
+    unsigned n = 0;
+    struct entity_slot *s = entity(t, &a->entity, out, &n);
     int64_t ts = alert_time(a);
+    if (ts > t->newest_ns)
+        t->newest_ns = ts;
     if (s->open && ts > s->last_alert_ns + t->cfg.window_ns)
-        s->open = false; /* quiet too long: the next incident starts fresh */
+        close_incident(t, s, &out[n++]); /* quiet too long: the next incident starts fresh */
     if (ts > s->last_alert_ns)
         s->last_alert_ns = ts;
     bool opens = a->level >= t->cfg.min_level || a->kind == ALERT_CORRELATION;
@@ -235,11 +253,11 @@ int incident_add_alert(struct incident_tracker *t, struct vigil_alert *a, uint64
             s->n_early--;
         }
         s->early[s->n_early++] = (struct early){a->id, ts, a->tactics, a->level};
-        return 0;
+        return n;
     }
     if (!s->open) {
         memset(&s->inc, 0, sizeof s->inc);
-        s->inc.id = (*next_id)++;
+        s->inc.id = alloc(ctx);
         s->inc.entity = a->entity;
         s->inc.status = INCIDENT_OPEN;
         s->open = true;
@@ -264,15 +282,31 @@ int incident_add_alert(struct incident_tracker *t, struct vigil_alert *a, uint64
     s->inc.label_len = (uint8_t)record_copy_str(s->inc.label, sizeof s->inc.label, label, strlen(label));
     s->inc.updated_ns = a->received_ns;
     a->incident_id = s->inc.id;
-    *out = s->inc;
-    return 1;
+    out[n++] = s->inc;
+    return n;
+}
+
+unsigned incident_close_quiet(struct incident_tracker *t, unsigned max_work, struct vigil_incident *out,
+                              unsigned cap)
+{
+    unsigned n = 0;
+    /* from the least recently active entity towards the most recent */
+    for (uint32_t i = t->lru_tail; i != NIL && max_work && n < cap; i = t->e[i].prev, max_work--) {
+        struct entity_slot *s = &t->e[i];
+        if (s->open && s->last_alert_ns + t->cfg.window_ns < t->newest_ns)
+            close_incident(t, s, &out[n++]);
+    }
+    return n;
 }
 
 void incident_restore(struct incident_tracker *t, const struct vigil_incident *inc, int64_t last_alert_ns)
 {
     if (inc->status == INCIDENT_CLOSED)
         return;
-    struct entity_slot *s = entity(t, &inc->entity);
+    for (uint32_t i = t->bucket[ip_hash(&inc->entity) & t->mask]; i != NIL; i = t->e[i].hnext)
+        if (ip_eq(&t->e[i].ip, &inc->entity))
+            return; /* a newer incident of the entity was restored first */
+    struct entity_slot *s = entity(t, &inc->entity, NULL, NULL);
     s->inc = *inc;
     s->open = true;
     s->last_alert_ns = last_alert_ns ? last_alert_ns : inc->last_seen_ns;
@@ -282,6 +316,8 @@ void incident_restore(struct incident_tracker *t, const struct vigil_incident *i
     s->correlated = false;
     s->max_level = 0;
     s->rank_floor = inc->severity;
+    if (s->last_alert_ns > t->newest_ns)
+        t->newest_ns = s->last_alert_ns;
 }
 
 void incident_stats(const struct incident_tracker *t, struct incident_stats *st)

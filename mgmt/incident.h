@@ -5,8 +5,11 @@
  * An incident opens when an entity gets an alert at or above min_level (or
  * any correlation alert); the entity's earlier low alerts (the last few, kept
  * per entity) join it first, so a chain that starts with a quiet port scan
- * starts there.  Alerts join an open incident until window_ns passes without
- * one; then the next alert opens a new incident.
+ * starts there.  Alerts join an open incident until window_ns of event time
+ * passes without one; then it is closed (a new version with status closed,
+ * so retention can prune it) and the next alert opens a new incident.
+ * "Now" for closing is the newest alert time the tracker has seen, so
+ * replayed traffic closes incidents as live traffic would.
  *
  * Rank (0..100, docs/incidents.md): the highest alert level, the number of
  * tactics reached, progression (an alert of a later kill-chain phase after
@@ -32,7 +35,7 @@ struct incident_config {
 };
 
 struct incident_stats {
-    uint64_t opened, updated, entities_evicted, alerts_without_entity;
+    uint64_t opened, updated, closed, entities_evicted, alerts_without_entity;
     uint32_t entities;
 };
 
@@ -41,15 +44,31 @@ struct incident_tracker;
 struct incident_tracker *incident_tracker_new(const struct incident_config *c);
 void incident_tracker_free(struct incident_tracker *t);
 
-/* Offers an alert (already emitted, with its id).  When it opens or extends
- * an incident, sets a->incident_id, writes the incident's new version into
- * *out and returns 1 (the caller stores it); an opened incident gets id
- * (*next_id)++.  Returns 0 when the alert belongs to no incident (yet). */
-int incident_add_alert(struct incident_tracker *t, struct vigil_alert *a, uint64_t *next_id,
-                       struct vigil_incident *out);
+/* Where new incidents get their ids (vigil-cp: the store). */
+typedef uint64_t (*incident_id_fn)(void *ctx);
+
+/* Incident versions one call may produce: an evicted entity's incident
+ * closed, the entity's quiet incident closed, the new or extended one. */
+#define INCIDENT_MAX_VERSIONS 3
+
+/* Offers an alert (already emitted, with its id).  Writes the incident
+ * versions it causes into out[] (the caller stores them, in order) and
+ * returns how many.  When the alert opens or extends an incident,
+ * a->incident_id is set and that incident is the last version written; an
+ * opened incident gets id alloc(ctx). */
+unsigned incident_add_alert(struct incident_tracker *t, struct vigil_alert *a, incident_id_fn alloc, void *ctx,
+                            struct vigil_incident out[INCIDENT_MAX_VERSIONS]);
+
+/* Closes incidents whose entity has been quiet for window_ns (against the
+ * newest alert time seen), looking at no more than max_work of the least
+ * recently active entities.  Writes the closed versions into out[0..cap)
+ * and returns how many. */
+unsigned incident_close_quiet(struct incident_tracker *t, unsigned max_work, struct vigil_incident *out,
+                              unsigned cap);
 
 /* Puts an open incident read back from the store under tracking again (a
- * vigil-cp restart), so its entity's next alerts extend it. */
+ * vigil-cp restart), so its entity's next alerts extend it.  Give them
+ * newest first: an entity already tracked keeps the incident it has. */
 void incident_restore(struct incident_tracker *t, const struct vigil_incident *inc, int64_t last_alert_ns);
 
 /* The kill-chain phase of a tactics mask (1 reconnaissance .. 4 objectives;

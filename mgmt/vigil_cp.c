@@ -129,9 +129,9 @@ int main(int argc, char **argv)
         config_free(&dp);
         return 1;
     }
-    if (!dp.engine_enabled) {
-        fprintf(stderr, "vigil-cp: %s has no engine section: there are no rules to make alerts from\n",
-                config_path);
+    if (!dp.engine_enabled && !dp.flow_rules_dir[0]) {
+        fprintf(stderr, "vigil-cp: %s has neither an engine section nor netflow.rules: there are no rules to make "
+                "alerts from\n", config_path);
         config_free(&dp);
         return 1;
     }
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     struct diag d;
     diag_init(&d);
     struct ruleset *rs = NULL;
-    if (ruleset_load(&dp.engine, &rs, &d)) {
+    if (dp.engine_enabled && ruleset_load(&dp.engine, &rs, &d)) {
         diag_print(&d, stderr);
         fprintf(stderr, "vigil-cp: no usable ruleset (engine section of %s)\n", config_path);
         diag_free(&d);
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
         return 1;
     }
     fprintf(stderr, "vigil-cp: ruleset %016" PRIx64 ": %u detection rules, %u flow rules, %u correlation rules\n",
-            rs->hash, rs->rules ? detect_rule_count(rs->rules) : 0, frs ? flow_rules_count(frs) : 0,
+            rs ? rs->hash : 0, rs && rs->rules ? detect_rule_count(rs->rules) : 0, frs ? flow_rules_count(frs) : 0,
             cp_engine_correlation_rules(eng));
     if (check_only) {
         printf("vigil-cp: %s: configuration OK\n", config_path);
@@ -188,7 +188,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-cp: store %s: %s (control_plane.store.path)\n", cfg.store_path, err);
         goto out;
     }
-    if (cp_engine_attach_store(eng, st, rs->hash, realtime_ns(), err, sizeof err)) {
+    if (cp_engine_attach_store(eng, st, rs ? rs->hash : (frs ? flow_rules_hash(frs) : 0), realtime_ns(), err,
+                               sizeof err)) {
         fprintf(stderr, "vigil-cp: %s\n", err);
         goto out;
     }

@@ -6,22 +6,10 @@
 
 #include <sodium.h>
 
+#include "storage/le.h"
+
 #define HC_VERSION     1
 #define HC_PRUNE_TAG   4   /* first byte of a marker: not a record_type, so no record decodes as one */
-
-static void le64_put(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t le64_get(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 int hc_init(void) { return sodium_init() < 0 ? -1 : 0; }
 

@@ -32,6 +32,8 @@
 #include <lmdb.h>
 #include <sodium.h>
 
+#include "storage/le.h"
+
 enum {
     DB_ALERTS,
     DB_INCIDENTS,
@@ -69,20 +71,6 @@ static uint64_t be64_get(const uint8_t *p)
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = v << 8 | p[i];
-    return v;
-}
-
-static void le64_put(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t le64_get(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
@@ -157,6 +145,7 @@ struct store {
     /* committed chain state (writer) */
     struct hc_point head, base;
     uint64_t next_alert_id, next_incident_id;   /* next to hand out */
+    uint64_t last_staged_alert_id;              /* ids are staged in increasing order */
     uint64_t committed_alert_id;
     uint64_t map_size, max_map_size;
     bool have_last_commit, age_pending;
@@ -444,6 +433,20 @@ static int rtxn_begin(struct store *st, MDB_txn **txn)
     return rc ? mdb_fail(st, rc, "mdb_txn_begin(read)") : 0;
 }
 
+/* A read txn with a cursor on DB dbi, for the queries that walk one DB:
+ * 0, or the error (recorded) with nothing left open. */
+static int rcursor_open(struct store *st, int dbi, MDB_txn **txn, MDB_cursor **c)
+{
+    int rc = rtxn_begin(st, txn);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(*txn, st->db[dbi], c))) {
+        mdb_txn_abort(*txn);
+        return mdb_fail(st, rc, "mdb_cursor_open");
+    }
+    return 0;
+}
+
 /* ---- open / close --------------------------------------------------------- */
 
 static int init_new_store(struct store *st, MDB_txn *txn)
@@ -488,6 +491,7 @@ static int load_state(struct store *st, MDB_txn *txn)
     if (chain_get_point(st, txn, "H", &st->head) || chain_get_point(st, txn, "B", &st->base))
         return fail(st, STORE_ECORRUPT, "chain head or base missing");
     st->committed_alert_id = st->next_alert_id - 1;
+    st->last_staged_alert_id = st->next_alert_id - 1;
     return 0;
 }
 
@@ -678,15 +682,26 @@ int store_stage_alert(struct store *st, struct vigil_alert *a)
     long off = arena_reserve(b, ALERT_ENCODED_MAX);
     if (off < 0)
         return fail(st, STORE_ENOMEM, "stage alert: out of memory");
-    a->id = st->next_alert_id;
+    bool assigned = a->id == 0;
+    if (assigned) {
+        a->id = st->next_alert_id;
+    } else if (a->id >= st->next_alert_id || a->id <= st->last_staged_alert_id) {
+        /* not reserved, or out of order: the alerts index is by id */
+        b->arena_len = (size_t)off;
+        return fail(st, STORE_EINVAL, "stage alert: id %llu was not reserved, or is not above %llu",
+                    (unsigned long long)a->id, (unsigned long long)st->last_staged_alert_id);
+    }
     int n = record_alert_encode(a, b->arena + off, ALERT_ENCODED_MAX);
     if (n < 0) {
         b->arena_len = (size_t)off;
-        a->id = 0;
+        if (assigned)
+            a->id = 0;
         return fail(st, STORE_EINVAL, "stage alert: %s", record_strerror(n));
     }
     b->arena_len = (size_t)off + (size_t)n;
-    st->next_alert_id++;
+    if (assigned)
+        st->next_alert_id++;
+    st->last_staged_alert_id = a->id;
     struct staged_alert *sa = &b->alerts[b->n_alerts++];
     sa->id = a->id;
     sa->off = (size_t)off;
@@ -700,10 +715,22 @@ int store_stage_alert(struct store *st, struct vigil_alert *a)
 
 static struct staged_alert *staged_alert_find(struct store *st, uint64_t id)
 {
+    /* ids increase within a batch (reserved ones may leave gaps): bisect */
     struct batch *b = &st->b;
-    if (!b->n_alerts || id < b->alerts[0].id || id - b->alerts[0].id >= b->n_alerts)
-        return NULL;
-    return &b->alerts[id - b->alerts[0].id];   /* ids are consecutive within a batch */
+    size_t lo = 0, hi = b->n_alerts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->alerts[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->n_alerts && b->alerts[lo].id == id ? &b->alerts[lo] : NULL;
+}
+
+uint64_t store_alloc_alert_id(struct store *st)
+{
+    return st->mode == STORE_WRITER ? st->next_alert_id++ : 0;
 }
 
 int store_fold_alert(struct store *st, uint64_t id, int64_t last_seen_ns, uint32_t add)
@@ -855,6 +882,64 @@ int store_corr_delete(struct store *st, const void *key, size_t klen)
     if (!klen || klen > KEY_MAX)
         return fail(st, STORE_EINVAL, "corr key must be 1..%d bytes", KEY_MAX);
     return stage_kv(st, DB_CORR, true, key, klen, NULL, 0);
+}
+
+struct store_corr_txn {
+    struct store *st;
+    MDB_txn *txn;
+    int rc;
+    uint64_t puts;
+};
+
+/* put for store_corr_replace's filler: inside the replace transaction */
+static int corr_replace_put(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct store_corr_txn *t = arg;
+    if (t->rc)
+        return t->rc;
+    if (!klen || klen > KEY_MAX) {
+        t->rc = STORE_EINVAL;
+        return t->rc;
+    }
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int rc = mdb_put(t->txn, t->st->db[DB_CORR], &k, &v, 0);
+    if (rc) {
+        t->rc = rc == MDB_MAP_FULL ? STORE_EFULL : STORE_EIO;
+        return t->rc;
+    }
+    t->puts++;
+    return 0;
+}
+
+int store_corr_replace(struct store *st, store_corr_fill_fn fill, void *ctx)
+{
+    int err = writer_only(st);
+    if (err)
+        return err;
+    /* what is staged goes first, so the checkpoint is not older than the
+     * alerts it may cite */
+    if ((err = store_flush(st)) < 0)
+        return err;
+    struct store_corr_txn t = {.st = st};
+    int rc = mdb_txn_begin(st->env, NULL, 0, &t.txn);
+    if (rc)
+        return fail(st, STORE_EIO, "corr replace: %s", mdb_strerror(rc));
+    if ((rc = mdb_drop(t.txn, st->db[DB_CORR], 0))) {
+        mdb_txn_abort(t.txn);
+        return fail(st, STORE_EIO, "corr replace: %s", mdb_strerror(rc));
+    }
+    int frc = fill(ctx, corr_replace_put, &t);
+    if (frc || t.rc) {
+        mdb_txn_abort(t.txn);
+        if (t.rc == STORE_EFULL)
+            st->c.map_full_events++;
+        return fail(st, t.rc ? t.rc : STORE_EINVAL, "corr replace: the checkpoint was not written (the previous "
+                                                    "one stays)");
+    }
+    if ((rc = mdb_txn_commit(t.txn)))
+        return fail(st, rc == MDB_MAP_FULL ? STORE_EFULL : STORE_EIO, "corr replace: %s", mdb_strerror(rc));
+    st->c.kv_ops_written += t.puts;
+    return 0;
 }
 
 static int user_meta_key(struct store *st, const char *key)
@@ -1880,13 +1965,9 @@ int store_list_alerts(struct store *st, const struct store_alert_query *q, store
     uint64_t hi_id = q->before_id ? q->before_id - 1 : UINT64_MAX;
     /* The most selective index drives the walk; the other criteria filter. */
     int dbi = q->entity || q->rule_uuid || w.has_time ? DB_INDEX : DB_ALERTS;
-    int rc = rtxn_begin(st, &w.txn);
+    int rc = rcursor_open(st, dbi, &w.txn, &w.c);
     if (rc)
         return rc;
-    if ((rc = mdb_cursor_open(w.txn, st->db[dbi], &w.c))) {
-        mdb_txn_abort(w.txn);
-        return mdb_fail(st, rc, "mdb_cursor_open");
-    }
     if (q->entity) {
         uint64_t lo, last;
         uint8_t ent[RECORD_IP_MAX], prefix[1 + 4 + RECORD_IP_MAX], seek[EKEY_LEN];
@@ -1971,14 +2052,10 @@ int store_list_incidents(struct store *st, const struct store_incident_query *q,
         slen = 8;
     }
     MDB_txn *txn;
-    int rc = rtxn_begin(st, &txn);
+    MDB_cursor *c;
+    int rc = rcursor_open(st, dbi, &txn, &c);
     if (rc)
         return rc;
-    MDB_cursor *c;
-    if ((rc = mdb_cursor_open(txn, st->db[dbi], &c))) {
-        mdb_txn_abort(txn);
-        return mdb_fail(st, rc, "mdb_cursor_open");
-    }
     int delivered = 0, err = 0;
     struct vigil_incident inc;
     MDB_val k, v;
@@ -2135,14 +2212,10 @@ int store_corr_iterate(struct store *st, const void *prefix, size_t plen, store_
     if (plen > KEY_MAX || !fn)
         return fail(st, STORE_EINVAL, "corr iterate: bad argument");
     MDB_txn *txn;
-    int rc = rtxn_begin(st, &txn);
+    MDB_cursor *c;
+    int rc = rcursor_open(st, DB_CORR, &txn, &c);
     if (rc)
         return rc;
-    MDB_cursor *c;
-    if ((rc = mdb_cursor_open(txn, st->db[DB_CORR], &c))) {
-        mdb_txn_abort(txn);
-        return mdb_fail(st, rc, "mdb_cursor_open");
-    }
     MDB_val k = {plen, (void *)prefix}, v;
     int calls = 0;
     for (rc = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0;

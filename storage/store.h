@@ -111,14 +111,23 @@ const char *store_strerror(int err);
 
 /* ---- writer --------------------------------------------------------------- */
 
-/* Stages an alert.  The store assigns a->id (ids increase by one per staged
- * alert; an id is never reused, but a dropped batch leaves a gap) and the
- * id is valid at once (for incident chains and outputs).  Returns 0, or
+/* Stages an alert.  When a->id is 0 the store assigns it (ids increase by
+ * one per staged alert; an id is never reused, but a dropped batch leaves a
+ * gap); otherwise a->id must come from store_alloc_alert_id and be above
+ * every id staged before.  The id is valid at once (for incident chains and
+ * outputs).  Returns 0, or
  * STORE_EINVAL when a field is out of range (nothing staged).  When this
  * alert fills the batch, the batch is committed before returning and that
  * commit's result is returned: < 0 means the whole batch, this alert
  * included, was dropped. */
 int store_stage_alert(struct store *st, struct vigil_alert *a);
+/* Reserves the next alert id without staging anything, for a writer that
+ * must name an alert before it stages it (vigil-cp holds alerts while it
+ * folds duplicates, and correlation cites them meanwhile).  Stage it later
+ * with a->id set: ids must then be staged in increasing order.  Every commit
+ * records the next unreserved id, so ids reserved before a crash are never
+ * handed out again. */
+uint64_t store_alloc_alert_id(struct store *st);
 /* Folds add more duplicates (last seen at last_seen_ns) into a staged alert.
  * 0, or STORE_ENOTFOUND when alert id is no longer (or never was) staged:
  * committed alerts are immutable. */
@@ -137,6 +146,13 @@ int store_stage_entity(struct store *st, const struct vigil_entity *e);
  * the alerts of the batch; get and iterate read the committed state. */
 int store_corr_put(struct store *st, const void *key, size_t klen, const void *val, size_t vlen);
 int store_corr_delete(struct store *st, const void *key, size_t klen);
+/* Replaces every correlation checkpoint at once, in one transaction of its
+ * own (after committing what is staged): fill calls put(put_ctx, ...) for
+ * each key/value; a failure anywhere leaves the previous set whole.  0, or
+ * < 0. */
+typedef int (*store_kv_put_fn)(void *put_ctx, const void *key, size_t klen, const void *val, size_t vlen);
+typedef int (*store_corr_fill_fn)(void *ctx, store_kv_put_fn put, void *put_ctx);
+int store_corr_replace(struct store *st, store_corr_fill_fn fill, void *ctx);
 /* Copies the value into buf: 0, STORE_ENOTFOUND, or STORE_ERANGE when cap is
  * too small (*len is the size needed either way). */
 int store_corr_get(struct store *st, const void *key, size_t klen, void *buf, size_t cap, size_t *len);

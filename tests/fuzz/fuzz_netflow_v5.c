@@ -1,22 +1,11 @@
 /* libFuzzer target for the NetFlow v5 decoder.
  *
- * The input is a sequence of datagrams, each prefixed by a 16-bit
- * big-endian length (a prefix running past the end takes the rest), so the
- * sequence tracking sees several packets of one exporter.  The version is
- * forced to 5.  Each datagram is decoded from an exact-size copy (ASan sees
- * any read past it); a datagram either yields exactly its header count of
- * records, with the fields the v5 format always carries, or none.
+ * The input is framed as fuzz_netflow_common.h says, with the version
+ * forced to 5, so the sequence tracking sees several packets of one
+ * exporter.  A datagram either yields exactly its header count of records,
+ * with the fields the v5 format always carries, or none.
  */
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "engine/netflow.h"
-
-#define NS 1000000000LL
-
-static volatile uint64_t sink;
+#include "fuzz_netflow_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,24 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct nf_record recs[32];
     struct nf_output out = {recs, 32, 0, NULL, NULL};
     struct nf_source src = {.addr = {.family = 6, .addr = {0x20, 0x01, 0x0d, 0xb8}}, .port = 9995};
-    size_t off = 0;
-    for (unsigned k = 0; off < size && k < 64; k++) {
-        size_t len = size - off;
-        if (len < 2)
-            break;
-        size_t want = (size_t)data[off] << 8 | data[off + 1];
-        off += 2;
-        len -= 2;
-        if (want < len)
-            len = want;
-        uint8_t *pkt = malloc(len ? len : 1);
-        if (!pkt)
-            abort();
-        memcpy(pkt, data + off, len);
-        if (len >= 2) {
-            pkt[0] = 0;
-            pkt[1] = 5;
-        }
+    size_t off = 0, len;
+    uint8_t *pkt;
+    for (unsigned k = 0; k < 64 && (pkt = fuzz_nf_next(data, size, &off, 5, &len)); k++) {
         out.n = 0;
         enum nf_status st = nf_decode(d, pkt, len, &src, 1700000000LL * NS + k, &out);
         unsigned count = len >= 4 ? (unsigned)pkt[2] << 8 | pkt[3] : 0;
@@ -67,7 +41,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sink += r->bytes + r->packets + (uint64_t)r->start_ns + (uint64_t)r->end_ns;
         }
         free(pkt);
-        off += len;
     }
     return 0;
 }

@@ -4,6 +4,7 @@
  * on the same payloads in this process, and templates saved by one run let
  * the next decode data at once.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,17 @@ Test(dp_netflow, every_corpus_export_is_accounted_for, .init = setup, .timeout =
     cr_assert_eq(nf_total(nf, "nf_data_sets_dropped_no_template"),
                  (json_int_t)want->nf_data_sets_dropped_no_template);
     /* malformed datagrams are the decoder's malformed datagrams */
+    /* and per exporter: what each sent, by version, adds up to the totals */
+    json_int_t by_exporter = 0, v5 = 0;
+    size_t wi, ei;
+    json_t *wk, *ex;
+    json_array_foreach(json_object_get(nf, "workers"), wi, wk) json_array_foreach(json_object_get(wk, "exporters"), ei, ex)
+    {
+        by_exporter += json_integer_value(json_object_get(ex, "records"));
+        v5 += json_integer_value(json_object_get(ex, "records_v5"));
+    }
+    cr_assert_eq(by_exporter, (json_int_t)r.records);
+    cr_assert_eq(v5, (json_int_t)want->nf_records_v5);
     cr_assert_eq(nf_total(nf, "nf_malformed_set_length"), (json_int_t)want->nf_malformed_set_length);
     cr_assert_eq(nf_total(nf, "nf_malformed_field_count"), (json_int_t)want->nf_malformed_field_count);
     json_decref(nf);
@@ -249,5 +261,73 @@ Test(dp_netflow, saved_templates_decode_data_after_a_restart, .init = setup, .ti
     char *err = read_whole_file(tmp_path("dp.err"), NULL);
     cr_assert(strstr(err, "templates restored"), "%s", err);
     free(err);
+    json_decref(s);
+}
+
+static json_int_t rep_hits(void)
+{
+    json_error_t e;
+    json_t *nf = json_load_file(tmp_path("netflow.json"), 0, &e);
+    cr_assert_not_null(nf, "%s", e.text);
+    json_int_t hits = json_integer_value(
+        json_object_get(json_array_get(json_object_get(json_object_get(nf, "checks"), "reputation"), 0), "hits"));
+    json_decref(nf);
+    return hits;
+}
+
+Test(dp_netflow, reputation_lists_reload_without_stopping_traffic, .init = setup, .timeout = 120)
+{
+    /* an office host talking to 198.51.100.250, replayed in a loop */
+    write_text(tmp_path("flows.txt"), "192.0.2.10 198.51.100.250 50000 443 6 10 5000 1b 5\n"
+                                      "192.0.2.11 192.0.2.53 53000 53 17 1 70 00 5\n");
+    char *gen[] = {strdup(build_path("vigil-pcapgen")), "-o", strdup(tmp_path("loop.pcap")), "--src", "192.0.2.254",
+                   "--dport", "2055", "--netflow5", strdup(tmp_path("flows.txt")), NULL};
+    cr_assert_eq(run_cmd(gen, tmp_path("gen.out"), tmp_path("gen.err"), 0), 0);
+    write_text(tmp_path("blocklist.txt"), "203.0.113.0/24\n");
+    FILE *f = fopen(tmp_path("vigil.yaml"), "w");
+    fprintf(f,
+            "eal: {args: [--no-huge, -m, \"256\", --no-shconf, --no-telemetry, --log-level=lib.eal:error]}\n"
+            "ports: [{name: replay, device: \"net_pcap0,rx_pcap=%s,infinite_rx=1\"}]\n"
+            "workers: [{lcore: 1, rx: [{port: replay}]}]\n"
+            "mbufs: {pool_size: 4095}\n"
+            "stats: {path: %s, netflow_path: %s}\n"
+            "signals: {dir: %s}\n"
+            "netflow: {ports: [2055], rules: %s/configs/flow-rules,\n"
+            "          reputation: [{name: blocklist, path: %s}]}\n",
+            tmp_path("loop.pcap"), tmp_path("dp.stats"), tmp_path("netflow.json"), tmp_path("."), VIGIL_SOURCE_DIR,
+            tmp_path("blocklist.txt"));
+    fclose(f);
+    char *argv[] = {strdup(build_path("vigil-dp")), "-c", strdup(tmp_path("vigil.yaml")), "--stats-json", NULL};
+    int pid = spawn_cmd(argv, tmp_path("dp.out"), tmp_path("dp.err"));
+    sleep_ms(2500);
+    cr_assert_eq(rep_hits(), 0, "198.51.100.250 is not listed yet");
+
+    /* the feed now lists it: SIGHUP, traffic goes on, flows get tagged */
+    write_text(tmp_path("blocklist.txt"), "203.0.113.0/24\n198.51.100.248/29\n");
+    kill(pid, SIGHUP);
+    json_int_t hits = 0;
+    for (int i = 0; i < 40 && !hits; i++) {
+        sleep_ms(250);
+        hits = rep_hits();
+    }
+    cr_assert_gt(hits, 0, "the reloaded list tags the flows: %s", read_whole_file(tmp_path("dp.err"), NULL));
+
+    /* a broken list is refused with file:line, the loaded one stays */
+    write_text(tmp_path("blocklist.txt"), "198.51.100.248/29\nnot-an-address\n");
+    kill(pid, SIGHUP);
+    sleep_ms(2500);
+    cr_assert_gt(rep_hits(), hits, "the previous list still tags flows");
+    kill(pid, SIGTERM);
+    cr_assert_eq(wait_cmd(pid), 0);
+    char *err = read_whole_file(tmp_path("dp.err"), NULL);
+    cr_assert(strstr(err, "flow rules now active"), "%s", err);
+    cr_assert(strstr(err, "blocklist.txt:2"), "the bad line is named: %s", err);
+    free(err);
+    json_error_t e;
+    json_t *s = json_load_file(tmp_path("dp.out"), 0, &e);
+    cr_assert_not_null(s, "%s", e.text);
+    /* nothing was lost across the reloads: every datagram was decoded, 2 records each */
+    cr_assert_eq(total(s, "netflow_datagrams"), total(s, "rx_packets"));
+    cr_assert_eq(total(s, "netflow_records"), 2 * total(s, "rx_packets"));
     json_decref(s);
 }
