@@ -52,7 +52,7 @@ bool cp_correlate_checkpoint_due(struct cp_correlate *c, int64_t now_ns);
 
 /* Replaces the stored checkpoint with the open windows, in one transaction
  * of its own (what is staged is committed first).  Its cost grows with the
- * open windows (about 1 µs each): the interval is 10 s. */
+ * open windows (one put each): the interval is 10 s. */
 void cp_correlate_checkpoint(struct cp_correlate *c, struct store *st);
 
 void cp_correlate_write_stats(const struct cp_correlate *c, FILE *f);
