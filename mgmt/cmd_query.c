@@ -1,4 +1,5 @@
-/* vigilctl's queries: alerts, incidents, entity, verify, status.
+/* vigilctl's queries: alerts, incidents, entity, verify, status; and the two
+ * changes an operator makes, incidents ack / close, sent to vigil-cp.
  *
  * Every query opens the LMDB store read-only (one snapshot per query), so it
  * works while vigil-cp writes and never slows it.  Text output escapes log
@@ -23,6 +24,7 @@
 #include "dataplane/stats.h"
 #include "engine/fields.h"
 #include "mgmt/alert_json.h"
+#include "mgmt/control.h"
 #include "mgmt/cp_config.h"
 #include "mgmt/incident.h"
 #include "mgmt/term.h"
@@ -143,6 +145,7 @@ static void usage(FILE *f)
             "       vigilctl incidents [show ID] [--status open|acknowledged|closed] [--min-severity low|medium|high|"
             "critical|N]\n"
             "                [--entity ADDR] [--limit N] [--json]\n"
+            "       vigilctl incidents ack ID | close ID   (asks vigil-cp over its control socket)\n"
             "       vigilctl entity ADDR [--json]\n"
             "       vigilctl verify [--anchor SEQ:HASH] [--json]\n"
             "       vigilctl status [--json]\n"
@@ -665,6 +668,41 @@ static int cmd_status(const struct qopts *o)
     return 0;
 }
 
+/* incidents ack ID / close ID: a change, so vigil-cp (the only writer) makes
+ * it; vigilctl asks over the control socket. */
+static int cmd_incident_change(const struct qopts *o)
+{
+    if (o->n_positional != 2 || !strtoull(o->positional[1], NULL, 10)) {
+        fprintf(stderr, "vigilctl: incidents %s wants one incident id\n", o->positional[0]);
+        return 2;
+    }
+    char err[1024];
+    static struct vigil_config dp;
+    static struct cp_config cp;
+    if (config_load(o->config, &dp, err, sizeof err) || cp_config_load(o->config, dp.dir, &cp, err, sizeof err)) {
+        fprintf(stderr, "vigilctl: %s\n", err);
+        return 1;
+    }
+    config_free(&dp);
+    if (!cp.socket_path[0]) {
+        fprintf(stderr, "vigilctl: control_plane.socket.path is empty in %s: vigil-cp takes no commands\n",
+                o->config);
+        return 1;
+    }
+    char req[128], reply[512];
+    snprintf(req, sizeof req, "incident %s %llu", o->positional[0], strtoull(o->positional[1], NULL, 10));
+    if (control_request(cp.socket_path, req, reply, sizeof reply)) {
+        fprintf(stderr, "vigilctl: %s\n", reply);
+        return 1;
+    }
+    bool ok = !strncmp(reply, "ok", 2);
+    if (o->json)
+        printf("{\"ok\":%s,\"reply\":\"%s\"}\n", ok ? "true" : "false", reply);
+    else
+        fprintf(ok ? stdout : stderr, "%s\n", reply);
+    return ok ? 0 : 1;
+}
+
 int cmd_query(const char *what, int argc, char **argv)
 {
     struct qopts o;
@@ -672,6 +710,9 @@ int cmd_query(const char *what, int argc, char **argv)
         return 2;
     if (!strcmp(what, "status"))
         return cmd_status(&o);
+    if (!strcmp(what, "incidents") && o.n_positional &&
+        (!strcmp(o.positional[0], "ack") || !strcmp(o.positional[0], "close")))
+        return cmd_incident_change(&o);
     struct store *st = open_store(&o);
     if (!st)
         return 1;

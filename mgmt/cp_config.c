@@ -38,6 +38,8 @@ static const struct key keys[] = {
     {"store.retention_max_used_percent", K_PERCENT, offsetof(struct cp_config, store.retention_fraction), 0, 10,
      95},
     S("status_path", status_path),
+    S("socket.path", socket_path),
+    S("socket.group", socket_group),
     S("correlation.rules", correlation_rules),
     U("correlation.max_windows", corr_max_windows, 16, 1u << 26),
     U("correlation.allowed_lateness_s", corr_allowed_lateness_s, 0, 86400),
@@ -289,6 +291,7 @@ void cp_config_defaults(struct cp_config *c)
     snprintf(c->store_path, sizeof c->store_path, "/var/lib/vigil/store");
     store_config_default(&c->store);
     snprintf(c->status_path, sizeof c->status_path, "/dev/shm/vigil-cp.status.json");
+    snprintf(c->socket_path, sizeof c->socket_path, "/run/vigil-cp.sock");
     c->corr_max_windows = 1u << 20;
     c->corr_allowed_lateness_s = 60;
     c->corr_max_clock_skew_s = 86400; /* relays that buffer for hours are common; a clock a day off is wrong */

@@ -19,6 +19,8 @@ struct cp_config {
     char store_path[PATH_MAX];
     struct store_config store;
     char status_path[PATH_MAX];        /* vigil-cp's counters, JSON, rewritten each second */
+    char socket_path[108];             /* control socket for vigilctl's commands ("" = none) */
+    char socket_group[64];             /* its group ("" = vigil-cp's) */
     char correlation_rules[PATH_MAX];  /* file or directory; "" = none */
     unsigned corr_max_windows;
     unsigned corr_allowed_lateness_s;

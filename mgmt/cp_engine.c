@@ -332,6 +332,44 @@ static void emit_one(struct cp_engine *e, struct vigil_alert *a)
     }
 }
 
+/* ack or close one incident: in the tracker when it is open there, else in
+ * its stored record; a new version either way (chained like any other). */
+static void set_incident_status(struct cp_engine *e, uint64_t id, uint8_t status, char *reply, size_t cap)
+{
+    struct vigil_incident inc;
+    int rc = incident_set_status(e->inc, id, status, &inc);
+    if (rc == 0) {
+        if (store_get_incident(e->st, id, &inc, NULL, NULL, NULL)) {
+            snprintf(reply, cap, "error: no incident %llu", (unsigned long long)id);
+            return;
+        }
+        if (inc.status == INCIDENT_CLOSED) {
+            snprintf(reply, cap, "error: incident %llu is closed", (unsigned long long)id);
+            return;
+        }
+        inc.status = status;
+        inc.updated_ns = e->wall_now;
+    }
+    stage_incidents(e, &inc, 1);
+    store_flush(e->st); /* the operator sees it in the next query */
+    snprintf(reply, cap, "ok: incident %llu %s", (unsigned long long)id, record_status_name(status));
+}
+
+void cp_engine_command(struct cp_engine *e, const char *request, char *reply, size_t cap)
+{
+    char verb[16];
+    unsigned long long id;
+    if (!strcmp(request, "ping")) {
+        snprintf(reply, cap, "ok: vigil-cp %d", (int)getpid());
+    } else if (sscanf(request, "incident %15s %llu", verb, &id) == 2 && !strcmp(verb, "ack")) {
+        set_incident_status(e, id, INCIDENT_ACKNOWLEDGED, reply, cap);
+    } else if (sscanf(request, "incident %15s %llu", verb, &id) == 2 && !strcmp(verb, "close")) {
+        set_incident_status(e, id, INCIDENT_CLOSED, reply, cap);
+    } else {
+        snprintf(reply, cap, "error: unknown request (incident ack ID | incident close ID | ping)");
+    }
+}
+
 void cp_engine_tick(struct cp_engine *e, int64_t now_ns, int64_t mono_ns)
 {
     e->mono_now = mono_ns;

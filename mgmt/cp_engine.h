@@ -47,6 +47,10 @@ void cp_engine_signals(struct cp_engine *e, const struct vigil_signal *s, unsign
  * (bounded work), commits the store when due, checkpoints. */
 void cp_engine_tick(struct cp_engine *e, int64_t now_ns, int64_t mono_ns);
 
+/* An operator's command line from the control socket ("incident ack ID",
+ * "incident close ID", "ping"); the answer goes to reply. */
+void cp_engine_command(struct cp_engine *e, const char *request, char *reply, size_t cap);
+
 /* Nothing waits to be emitted or committed. */
 bool cp_engine_idle(const struct cp_engine *e);
 

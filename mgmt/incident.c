@@ -286,6 +286,26 @@ unsigned incident_add_alert(struct incident_tracker *t, struct vigil_alert *a, i
     return n;
 }
 
+int incident_set_status(struct incident_tracker *t, uint64_t id, uint8_t status, struct vigil_incident *out)
+{
+    /* open incidents live in at most one slot each: a scan of the tracked
+     * entities (an operator's command, not the alert path) */
+    for (uint32_t i = 0; i < t->n; i++) {
+        struct entity_slot *s = &t->e[i];
+        if (!s->open || s->inc.id != id)
+            continue;
+        if (status == INCIDENT_CLOSED) {
+            close_incident(t, s, out);
+        } else {
+            s->inc.status = status;
+            s->inc.updated_ns = t->newest_ns;
+            *out = s->inc;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 unsigned incident_close_quiet(struct incident_tracker *t, unsigned max_work, struct vigil_incident *out,
                               unsigned cap)
 {

@@ -66,6 +66,13 @@ unsigned incident_add_alert(struct incident_tracker *t, struct vigil_alert *a, i
 unsigned incident_close_quiet(struct incident_tracker *t, unsigned max_work, struct vigil_incident *out,
                               unsigned cap);
 
+/* An operator acknowledged (INCIDENT_ACKNOWLEDGED: it stays open to new
+ * alerts) or closed (INCIDENT_CLOSED) incident id.  When the tracker holds
+ * it, writes the new version into *out and returns 1; 0 when it does not
+ * hold it (the caller updates the stored record); -1 when the change makes
+ * no sense (it is closed already). */
+int incident_set_status(struct incident_tracker *t, uint64_t id, uint8_t status, struct vigil_incident *out);
+
 /* Puts an open incident read back from the store under tracking again (a
  * vigil-cp restart), so its entity's next alerts extend it.  Give them
  * newest first: an entity already tracked keeps the incident it has. */

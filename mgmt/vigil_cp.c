@@ -36,6 +36,7 @@
 #include "mgmt/alert_fold.h"
 #include "mgmt/alert_json.h"
 #include "mgmt/cp_config.h"
+#include "mgmt/control.h"
 #include "mgmt/cp_engine.h"
 #include "storage/store.h"
 
@@ -74,6 +75,11 @@ struct ring_slot {
     int64_t next_try_ns;
     uint64_t signals;
 };
+
+static void on_command(void *ctx, const char *request, char *reply, size_t cap)
+{
+    cp_engine_command(ctx, request, reply, cap);
+}
 
 static void usage(FILE *f)
 {
@@ -182,6 +188,7 @@ int main(int argc, char **argv)
 
     int rc = 1;
     struct store *st = NULL;
+    struct control_server *ctl = NULL;
     unsigned n_rings = dp.n_workers;
     static struct ring_slot rings[CFG_MAX_WORKERS];
     if (store_open(&st, cfg.store_path, STORE_WRITER, &cfg.store, err, sizeof err)) {
@@ -195,6 +202,10 @@ int main(int argc, char **argv)
     }
     if (cp_engine_start_outputs(eng, err, sizeof err)) {
         fprintf(stderr, "vigil-cp: %s\n", err);
+        goto out;
+    }
+    if (cfg.socket_path[0] && !(ctl = control_open(cfg.socket_path, cfg.socket_group, err, sizeof err))) {
+        fprintf(stderr, "vigil-cp: control_plane.socket: %s\n", err);
         goto out;
     }
 
@@ -238,6 +249,8 @@ int main(int argc, char **argv)
             }
         }
         cp_engine_tick(eng, now, now_mono);
+        if (ctl)
+            control_poll(ctl, now_mono / 1000000, on_command, eng);
         if (reopen_requested) {
             reopen_requested = 0;
             cp_engine_reopen_outputs(eng);
@@ -266,6 +279,7 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
+    control_close(ctl);
     /* what is still in the rings stays there for the next vigil-cp */
     for (unsigned i = 0; i < CFG_MAX_WORKERS; i++)
         signal_ring_close(rings[i].ring);

@@ -18,6 +18,7 @@ static void usage(FILE *out)
             "/etc/vigil); --parsers DIR, --rules DIR and --fieldmap FILE override its parts.\n"
             "  alerts [show ID] [filters]   alerts in the store, newest first\n"
             "  incidents [show ID] [filters] incidents (attack chains), or one as a timeline\n"
+            "  incidents ack ID | close ID  acknowledge or close an incident (vigil-cp must run)\n"
             "  entity ADDR                  what the store knows about an address\n"
             "  verify                       check the store's hash chain; names edited, deleted or moved records\n"
             "  status                       vigil-dp, vigil-cp, signal rings and store at a glance\n"

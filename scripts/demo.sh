@@ -21,6 +21,7 @@ sed -e "s|\${config_dir}|$PWD/configs|g" \
     -e "s|/var/lib/vigil/store|$demo/store|" \
     -e "s|/var/log/vigil/alerts.jsonl|$demo/alerts.jsonl|" \
     -e "s|/dev/shm/vigil-cp.status.json|$demo/vigil-cp.status.json|" \
+    -e "s|/run/vigil-cp.sock|$demo/vigil-cp.sock|" \
     -e "s|/dev/shm/vigil-dp.stats|$demo/vigil-dp.stats|" \
     -e "s|/dev/shm/vigil-dp.rules.json|$demo/vigil-dp.rules.json|" \
     -e "s|/dev/shm/vigil-dp.compiled.rules|$demo/compiled.rules|" \

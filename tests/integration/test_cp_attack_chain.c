@@ -50,13 +50,14 @@ static void write_config(const char *pcap, bool loop, unsigned ring_size, unsign
             "control_plane:\n"
             "  store: {path: %s, map_size_mb: 64, batch_delay_ms: %u}\n"
             "  status_path: %s\n"
+            "  socket: {path: %s}\n"
             "  correlation: {rules: %s/configs/correlation}\n"
             "  alerts: {fold_window_s: 1}\n"
             "  outputs: {jsonl: {path: %s, fsync: never}}\n",
             pcap, loop ? ",infinite_rx=1" : "", tmp_path("dp.stats"), tmp_path("rules.json"), VIGIL_SOURCE_DIR,
             VIGIL_SOURCE_DIR, VIGIL_SOURCE_DIR, tmp_path("compiled.rules"), VIGIL_SOURCE_DIR,
             tmp_path("nf-templates.lmdb"), VIGIL_SOURCE_DIR, tmp_path("."), ring_size,
-            tmp_path("store"), batch_delay_ms, tmp_path("cp.status.json"), VIGIL_SOURCE_DIR, tmp_path("alerts.jsonl"));
+            tmp_path("store"), batch_delay_ms, tmp_path("cp.status.json"), tmp_path("cp.sock"), VIGIL_SOURCE_DIR, tmp_path("alerts.jsonl"));
     fclose(f);
 }
 
@@ -383,4 +384,53 @@ Test(attack_chain, full_rings_are_counted_drops_and_the_dataplane_carries_on, .i
     json_decref(s);
     free(argv[0]);
     free(argv[2]);
+}
+
+static const char *incident_status(const char *entity)
+{
+    static char st[32];
+    st[0] = '\0';
+    int rc; /* the store may not exist yet */
+    json_t *incs = ctl_json((const char *[]){"incidents", "--entity", entity}, 3, &rc);
+    if (rc == 0 && json_array_size(incs))
+        snprintf(st, sizeof st, "%s", jstr(json_array_get(incs, 0), "vigil", "status"));
+    json_decref(incs);
+    return st;
+}
+
+Test(attack_chain, an_operator_acknowledges_and_closes_incidents, .init = setup, .timeout = 180)
+{
+    write_config(demo_pcap(), false, 65536, 50);
+    cr_assert_eq(run_dp(0), 0, "%s", read_whole_file(tmp_path("dp.err"), NULL));
+    int cp = spawn_cp("100000");
+    for (int i = 0; i < 120 && strcmp(incident_status(X), "open"); i++)
+        sleep_ms(250);
+    cr_assert_str_eq(incident_status(X), "open");
+    json_t *incs = ctl_json((const char *[]){"incidents", "--entity", X}, 3, NULL);
+    char id[32];
+    snprintf(id, sizeof id, "%s", jstr(json_array_get(incs, 0), "event", "id"));
+    json_decref(incs);
+
+    int rc;
+    json_decref(ctl_json((const char *[]){"incidents", "ack", id}, 3, &rc));
+    cr_assert_eq(rc, 0, "%s", read_whole_file(tmp_path("ctl.err"), NULL));
+    cr_assert_str_eq(incident_status(X), "acknowledged");
+    json_decref(ctl_json((const char *[]){"incidents", "close", id}, 3, &rc));
+    cr_assert_eq(rc, 0, "%s", read_whole_file(tmp_path("ctl.err"), NULL));
+    cr_assert_str_eq(incident_status(X), "closed");
+    json_decref(ctl_json((const char *[]){"incidents", "ack", id}, 3, &rc));
+    cr_assert_eq(rc, 1, "a closed incident cannot be acknowledged");
+    json_decref(ctl_json((const char *[]){"incidents", "close", "999999"}, 3, &rc));
+    cr_assert_eq(rc, 1, "no such incident");
+    cr_assert_str_eq(incident_status(Y), "open", "the other incident is untouched");
+
+    kill(cp, SIGTERM);
+    cr_assert_eq(wait_cmd(cp), 0, "%s", read_whole_file(tmp_path("cp0.err"), NULL));
+    assert_verify_ok(); /* the status changes are chained versions like any other */
+    /* without vigil-cp, a change is refused with a clear message */
+    json_decref(ctl_json((const char *[]){"incidents", "ack", id}, 3, &rc));
+    cr_assert_eq(rc, 1);
+    char *err = read_whole_file(tmp_path("ctl.err"), NULL);
+    cr_assert(strstr(err, "is vigil-cp running?"), "%s", err);
+    free(err);
 }
