@@ -186,8 +186,10 @@ const struct field_value *event_fields_get(const struct event_fields *ef, field_
 void event_fields_from_syslog(struct event_fields *ef, const struct vigil_event *ev)
 {
     event_fields_reset(ef);
+    /* the message as parsers and rules see it: without trailing blanks,
+     * which carry nothing and cost every scan (the event keeps them) */
     if (ev->message.ptr)
-        event_fields_add_str(ef, FID_MESSAGE, ev->message.ptr, ev->message.len);
+        event_fields_add_str(ef, FID_MESSAGE, ev->message.ptr, field_trim_end(ev->message.ptr, ev->message.len));
     if (ev->hostname.ptr)
         event_fields_add_str(ef, FID_HOST_HOSTNAME, ev->hostname.ptr, ev->hostname.len);
     if (ev->process_name.ptr)

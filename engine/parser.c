@@ -1654,8 +1654,7 @@ int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct 
         m++;
         len--;
     }
-    while (len && blank(m[len - 1]))
-        len--;
+    len = field_trim_end(m, len);
     const struct ps_prog *pg = lookup_prog(ps, ev->process_name.ptr, ev->process_name.len);
     uint16_t first = ef->n;
     if (!len) {

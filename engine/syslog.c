@@ -121,10 +121,20 @@ static int64_t year_from_days(int64_t z)
     return yoe + era * 400 + (mp >= 10);   /* mp >= 10: January or February */
 }
 
+/* Consecutive messages of a stream carry the same date: each decoding
+ * thread remembers the last one converted (and the last receive day), which
+ * saves the calendar arithmetic on almost every message. */
+static __thread int64_t last_civil_key = -1, last_civil_days;
+static __thread int64_t last_recv_day = INT64_MIN, last_recv_year;
+
 static int64_t civil_secs(int64_t y, const struct ts *t)
 {
-    return tz_days_from_civil(y, (unsigned)t->mon, (unsigned)t->day) * SECS_PER_DAY +
-           t->hour * 3600 + t->min * 60 + t->sec;
+    int64_t key = y >= 0 ? (y << 9) | (t->mon << 5) | t->day : -1;
+    if (key < 0 || key != last_civil_key) {
+        last_civil_days = tz_days_from_civil(y, (unsigned)t->mon, (unsigned)t->day);
+        last_civil_key = key;
+    }
+    return last_civil_days * SECS_PER_DAY + t->hour * 3600 + t->min * 60 + t->sec;
 }
 
 /* ---- timestamps ---------------------------------------------------------- */
@@ -288,8 +298,12 @@ static int ts_fields_ok(const struct ts *t)
  * *local, the wall-clock seconds of t in it. */
 static int64_t infer_year(const struct ts *t, int64_t received_ns, int64_t *local)
 {
-    int64_t recv = floor_div(received_ns, NS_PER_SEC);
-    int64_t y = year_from_days(floor_div(recv, SECS_PER_DAY));
+    int64_t recv = floor_div(received_ns, NS_PER_SEC), day = floor_div(recv, SECS_PER_DAY);
+    if (day != last_recv_day) {
+        last_recv_year = year_from_days(day);
+        last_recv_day = day;
+    }
+    int64_t y = last_recv_year;
     int64_t secs = civil_secs(y, t), d = secs - recv;
     if (d > FUTURE_SLACK_SECS)
         y--;
