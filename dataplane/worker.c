@@ -213,6 +213,16 @@ static void handle_frame(struct worker *w, struct rte_mbuf *m, uint64_t tsc)
         handle_fragment(w, m, &pi, tsc);
 }
 
+/* NetFlow housekeeping once a second: after a burst (a busy worker has no
+ * quiet moments) or in a quiet moment. */
+static void flow_tick(struct worker *w, int64_t now_ns)
+{
+    if (!w->env->nf || now_ns < w->next_flow_tick_ns)
+        return;
+    flow_worker_tick(w, now_ns);
+    w->next_flow_tick_ns = now_ns + 1000000000;
+}
+
 void worker_handle_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, uint64_t now_tsc)
 {
     /* One clock read and one ruleset per burst: a swap takes effect between
@@ -229,12 +239,7 @@ void worker_handle_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, u
     }
     rte_pktmbuf_free_bulk(pkts, n);
     reasm_tick(w->reasm, now_tsc, w->c);
-    /* a busy worker has no quiet moments: template expiry and export run
-     * here once a second */
-    if (w->env->nf && w->now_ns >= w->next_flow_tick_ns) {
-        flow_worker_tick(w, w->now_ns);
-        w->next_flow_tick_ns = w->now_ns + 1000000000;
-    }
+    flow_tick(w, w->now_ns);
     w->rs = NULL;
     w->fc = NULL;
 }
@@ -272,11 +277,7 @@ int worker_loop(void *arg)
             if (env->nf) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-                if (now >= w->next_flow_tick_ns) {
-                    flow_worker_tick(w, now);
-                    w->next_flow_tick_ns = now + 1000000000;
-                }
+                flow_tick(w, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
             }
             if (env->tap)
                 tap_flush(env->tap, w->index);

@@ -17,8 +17,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 
+#include "engine/bytes.h"
 #include "engine/event.h"
 
 typedef uint16_t field_id;
@@ -111,13 +111,8 @@ void event_fields_from_syslog(struct event_fields *ef, const struct vigil_event 
  * stage after the decoder (templates, Hyperscan) would walk them. */
 static inline uint32_t field_trim_end(const char *p, uint32_t len)
 {
-    while (len >= 8) {
-        uint64_t w;
-        memcpy(&w, p + len - 8, 8);
-        if (w != 0x2020202020202020ull)
-            break;
+    while (len >= 8 && load_u64(p + len - 8) == 0x2020202020202020ull)
         len -= 8;
-    }
     while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
         len--;
     return len;

@@ -9,6 +9,8 @@
 #include <tmmintrin.h>
 #endif
 
+#include "engine/bytes.h"
+
 #define CLAIM_WINDOW 256    /* "CEF:" / "LEEF:" must start within this many bytes */
 #define JSON_DEPTH   16
 #define JSON_KEY_MAX 256
@@ -93,24 +95,6 @@ enum gp_vtype gp_vtype_for(const char *name)
 
 /* ---- key map ------------------------------------------------------------ */
 
-static inline uint64_t ld64(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-static inline uint32_t ld32(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static inline uint16_t ld16(const char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
 
 /* Key hash from word loads (the first and last up-to-8 bytes and the length)
  * rather than a byte loop: keys are short and differ there; keys that share
@@ -119,11 +103,11 @@ static inline uint32_t hash_bytes(const char *p, uint32_t n)
 {
     uint64_t a, b;
     if (n >= 8) {
-        a = ld64(p);
-        b = ld64(p + n - 8);
+        a = load_u64(p);
+        b = load_u64(p + n - 8);
     } else if (n >= 4) {
-        a = ld32(p);
-        b = ld32(p + n - 4);
+        a = load_u32(p);
+        b = load_u32(p + n - 4);
     } else if (n) {
         a = (uint8_t)p[0] | (uint32_t)(uint8_t)p[n >> 1] << 8;
         b = (uint8_t)p[n - 1];
@@ -139,18 +123,18 @@ static inline bool same_key(const char *a, const char *b, uint32_t n)
 {
     if (n >= 8) {
         while (n > 8) {
-            if (ld64(a) != ld64(b))
+            if (load_u64(a) != load_u64(b))
                 return false;
             a += 8;
             b += 8;
             n -= 8;
         }
-        return ld64(a + n - 8) == ld64(b + n - 8);
+        return load_u64(a + n - 8) == load_u64(b + n - 8);
     }
     if (n >= 4)
-        return ld32(a) == ld32(b) && ld32(a + n - 4) == ld32(b + n - 4);
+        return load_u32(a) == load_u32(b) && load_u32(a + n - 4) == load_u32(b + n - 4);
     if (n >= 2)
-        return ld16(a) == ld16(b) && ld16(a + n - 2) == ld16(b + n - 2);
+        return load_u16(a) == load_u16(b) && load_u16(a + n - 2) == load_u16(b + n - 2);
     return n == 0 || *a == *b;
 }
 

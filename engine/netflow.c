@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bytes.h"
+
 #define NS_PER_SEC 1000000000LL
 #define NS_PER_MS 1000000LL
 
@@ -65,15 +67,6 @@ struct pkt_ctx {
 
 /* ---- byte access ------------------------------------------------------------ */
 
-static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static inline uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return __builtin_bswap32(v);
-}
-
 /* Big-endian unsigned integer of 1..8 bytes (reduced-size encoding included). */
 static inline uint64_t load_be(const uint8_t *p, unsigned len)
 {
@@ -81,9 +74,9 @@ static inline uint64_t load_be(const uint8_t *p, unsigned len)
     case 1:
         return p[0];
     case 2:
-        return get16(p);
+        return load_be16(p);
     case 4:
-        return get32(p);
+        return load_be32(p);
     case 8: {
         uint64_t v;
         memcpy(&v, p, 8);
@@ -331,22 +324,22 @@ static inline void apply_op(const struct nf_op *op, const uint8_t *s, uint8_t *r
         break;
     }
     case NF_OP_2_16: {
-        uint16_t v = get16(s);
+        uint16_t v = load_be16(s);
         memcpy(rb + op->dst, &v, 2);
         break;
     }
     case NF_OP_2_32: {
-        uint32_t v = get16(s);
+        uint32_t v = load_be16(s);
         memcpy(rb + op->dst, &v, 4);
         break;
     }
     case NF_OP_4_32: {
-        uint32_t v = get32(s);
+        uint32_t v = load_be32(s);
         memcpy(rb + op->dst, &v, 4);
         break;
     }
     case NF_OP_4_64: {
-        uint64_t v = get32(s);
+        uint64_t v = load_be32(s);
         memcpy(rb + op->dst, &v, 8);
         break;
     }
@@ -359,10 +352,10 @@ static inline void apply_op(const struct nf_op *op, const uint8_t *s, uint8_t *r
         x[op->dst] = s[0];
         break;
     case NF_OP_2_X:
-        x[op->dst] = get16(s);
+        x[op->dst] = load_be16(s);
         break;
     case NF_OP_4_X:
-        x[op->dst] = get32(s);
+        x[op->dst] = load_be32(s);
         break;
     case NF_OP_8_X:
         x[op->dst] = load_be(s, 8);
@@ -562,7 +555,7 @@ static uint32_t decode_varlen(struct pkt_ctx *pc, const struct nf_template *t,
                         bad = true;
                         break;
                     }
-                    fl = get16(q);
+                    fl = load_be16(q);
                     q += 2;
                 }
             }
@@ -660,7 +653,7 @@ static void v9_templates(struct pkt_ctx *pc, const struct nf_source *src, const 
     while (len - off >= 4) {
         if (all_zero(b + off, len - off))
             return;                                  /* padding */
-        uint16_t id = get16(b + off), cnt = get16(b + off + 2);
+        uint16_t id = load_be16(b + off), cnt = load_be16(b + off + 2);
         off += 4;
         if (cnt > (len - off) / 4) {
             set_malformed(pc, &c->nf_malformed_field_count);
@@ -678,7 +671,7 @@ static void v9_templates(struct pkt_ctx *pc, const struct nf_source *src, const 
         }
         if (cnt <= maxf)
             for (uint32_t i = 0; i < cnt; i++)
-                pc->d->fields[i] = (struct nf_field){get16(f + 4 * i), get16(f + 4 * i + 2), 0};
+                pc->d->fields[i] = (struct nf_field){load_be16(f + 4 * i), load_be16(f + 4 * i + 2), 0};
         learn(pc, src, id, NF_TPL_DATA, 0, cnt);
     }
 }
@@ -692,7 +685,7 @@ static void v9_options(struct pkt_ctx *pc, const struct nf_source *src, const ui
     while (len - off >= 6) {
         if (all_zero(b + off, len - off))
             return;
-        uint16_t id = get16(b + off), scope_len = get16(b + off + 2), opt_len = get16(b + off + 4);
+        uint16_t id = load_be16(b + off), scope_len = load_be16(b + off + 2), opt_len = load_be16(b + off + 4);
         off += 6;
         if (scope_len % 4 || opt_len % 4) {
             set_malformed(pc, &c->nf_malformed_options_length);
@@ -715,7 +708,7 @@ static void v9_options(struct pkt_ctx *pc, const struct nf_source *src, const ui
         }
         if (cnt <= maxf)
             for (uint32_t i = 0; i < cnt; i++)
-                pc->d->fields[i] = (struct nf_field){get16(f + 4 * i), get16(f + 4 * i + 2), 0};
+                pc->d->fields[i] = (struct nf_field){load_be16(f + 4 * i), load_be16(f + 4 * i + 2), 0};
         learn(pc, src, id, NF_TPL_OPTIONS, (uint16_t)(scope_len / 4), cnt);
     }
 }
@@ -730,7 +723,7 @@ static void ipfix_templates(struct pkt_ctx *pc, const struct nf_source *src, con
     while (len - off >= 4) {
         if (all_zero(b + off, len - off))
             return;                                  /* padding */
-        uint16_t id = get16(b + off), cnt = get16(b + off + 2);
+        uint16_t id = load_be16(b + off), cnt = load_be16(b + off + 2);
         off += 4;
         if (cnt == 0) {
             /* withdrawal: of one template, or (id = set id) of all of this kind */
@@ -748,20 +741,20 @@ static void ipfix_templates(struct pkt_ctx *pc, const struct nf_source *src, con
                 set_malformed(pc, &c->nf_malformed_field_count);
                 return;
             }
-            scope = get16(b + off);
+            scope = load_be16(b + off);
             off += 2;
         }
         uint32_t i;
         for (i = 0; i < cnt; i++) {
             if (len - off < 4)
                 break;
-            uint16_t ie = get16(b + off), fl = get16(b + off + 2);
+            uint16_t ie = load_be16(b + off), fl = load_be16(b + off + 2);
             uint32_t pen = 0;
             off += 4;
             if (ie & 0x8000) {
                 if (len - off < 4)
                     break;
-                pen = get32(b + off);
+                pen = load_be32(b + off);
                 off += 4;
                 ie &= 0x7fff;
             }
@@ -808,7 +801,7 @@ static void walk_sets(struct pkt_ctx *pc, const struct nf_source *src, const uin
 {
     struct nf_counters *c = &pc->d->ctr;
     while (end - off >= 4) {
-        uint16_t id = get16(p + off), slen = get16(p + off + 2);
+        uint16_t id = load_be16(p + off), slen = load_be16(p + off + 2);
         if (slen < 4 || slen > end - off) {
             /* v9 has no message length: exporters that pad the datagram
              * leave zeros after the last flowset */
@@ -848,7 +841,7 @@ static enum nf_status decode_v5(struct nf_decoder *d, const uint8_t *p, size_t l
         d->ctr.nf_malformed_short_header++;
         return NF_ERR_SHORT;
     }
-    uint16_t count = get16(p + 2);
+    uint16_t count = load_be16(p + 2);
     if (count == 0 || count > V5_MAX_COUNT) {
         d->ctr.nf_malformed_v5_count++;
         return NF_ERR_LENGTH;
@@ -860,10 +853,10 @@ static enum nf_status decode_v5(struct nf_decoder *d, const uint8_t *p, size_t l
     }
     if (len > need)
         d->ctr.nf_v5_trailing_bytes++;
-    uint32_t uptime = get32(p + 4), secs = get32(p + 8), nsecs = get32(p + 12);
-    uint32_t seq = get32(p + 16);
+    uint32_t uptime = load_be32(p + 4), secs = load_be32(p + 8), nsecs = load_be32(p + 12);
+    uint32_t seq = load_be32(p + 16);
     uint32_t engine = (uint32_t)p[20] << 8 | p[21];
-    uint16_t sampling = get16(p + 22);
+    uint16_t sampling = load_be16(p + 22);
 
     struct nf_exporter *e = nf_cache_exporter(d->cache, &src->addr, src->port, now);
     struct nf_domain *dom = nf_cache_domain(d->cache, e, 5, engine, now);
@@ -901,19 +894,19 @@ static enum nf_status decode_v5(struct nf_decoder *d, const uint8_t *p, size_t l
         *r = proto;
         memcpy(r->src.addr, r5, 4);
         memcpy(r->dst.addr, r5 + 4, 4);
-        r->in_if = get16(r5 + 12);
-        r->out_if = get16(r5 + 14);
-        r->packets = get32(r5 + 16);
-        r->bytes = get32(r5 + 20);
-        resolve_time(NF_TIME_SYSUPTIME_MS, get32(r5 + 24), &pc, &r->start_ns);
-        resolve_time(NF_TIME_SYSUPTIME_MS, get32(r5 + 28), &pc, &r->end_ns);
-        r->src_port = get16(r5 + 32);
-        r->dst_port = get16(r5 + 34);
+        r->in_if = load_be16(r5 + 12);
+        r->out_if = load_be16(r5 + 14);
+        r->packets = load_be32(r5 + 16);
+        r->bytes = load_be32(r5 + 20);
+        resolve_time(NF_TIME_SYSUPTIME_MS, load_be32(r5 + 24), &pc, &r->start_ns);
+        resolve_time(NF_TIME_SYSUPTIME_MS, load_be32(r5 + 28), &pc, &r->end_ns);
+        r->src_port = load_be16(r5 + 32);
+        r->dst_port = load_be16(r5 + 34);
         r->tcp_flags = r5[37];
         r->proto = r5[38];
         r->tos = r5[39];
-        r->src_as = get16(r5 + 40);
-        r->dst_as = get16(r5 + 42);
+        r->src_as = load_be16(r5 + 40);
+        r->dst_as = load_be16(r5 + 42);
         r->src_mask = r5[44];
         r->dst_mask = r5[45];
         out->n++;
@@ -932,8 +925,8 @@ static enum nf_status decode_v9(struct nf_decoder *d, const uint8_t *p, size_t l
         d->ctr.nf_malformed_short_header++;
         return NF_ERR_SHORT;
     }
-    uint32_t uptime = get32(p + 4), secs = get32(p + 8), seq = get32(p + 12);
-    uint32_t source_id = get32(p + 16);
+    uint32_t uptime = load_be32(p + 4), secs = load_be32(p + 8), seq = load_be32(p + 12);
+    uint32_t source_id = load_be32(p + 16);
     struct nf_exporter *e = nf_cache_exporter(d->cache, &src->addr, src->port, now);
     struct nf_domain *dom = nf_cache_domain(d->cache, e, 9, source_id, now);
     d->ctr.nf_packets_v9++;
@@ -961,14 +954,14 @@ static enum nf_status decode_ipfix(struct nf_decoder *d, const uint8_t *p, size_
         d->ctr.nf_malformed_short_header++;
         return NF_ERR_SHORT;
     }
-    uint16_t mlen = get16(p + 2);
+    uint16_t mlen = load_be16(p + 2);
     if (mlen < IPFIX_HDR || mlen > len) {
         d->ctr.nf_malformed_ipfix_length++;
         return NF_ERR_LENGTH;
     }
     if (mlen < len)
         d->ctr.nf_ipfix_trailing_bytes++;
-    uint32_t secs = get32(p + 4), seq = get32(p + 8), domain = get32(p + 12);
+    uint32_t secs = load_be32(p + 4), seq = load_be32(p + 8), domain = load_be32(p + 12);
     struct nf_exporter *e = nf_cache_exporter(d->cache, &src->addr, src->port, now);
     struct nf_domain *dom = nf_cache_domain(d->cache, e, 10, domain, now);
     d->ctr.nf_packets_ipfix++;
@@ -994,7 +987,7 @@ enum nf_status nf_decode(struct nf_decoder *d, const uint8_t *pkt, size_t len,
         d->ctr.nf_malformed_short_header++;
         return NF_ERR_SHORT;
     }
-    switch (get16(pkt)) {
+    switch (load_be16(pkt)) {
     case 5:
         return decode_v5(d, pkt, len, src, now_ns, out);
     case 9:

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/bytes.h"
+
 struct pending_entry {
     struct nf_pending_ctx ctx;
     uint32_t exporter;        /* exporter slot */
@@ -1059,11 +1061,6 @@ static uint8_t *put32(uint8_t *p, uint32_t v)
     return p + 4;
 }
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 size_t nf_cache_export(const struct nf_template_cache *c, uint8_t *buf, size_t cap, uint64_t *gen)
 {
@@ -1112,22 +1109,22 @@ size_t nf_cache_export(const struct nf_template_cache *c, uint8_t *buf, size_t c
 static int import_walk(struct nf_template_cache *c, const uint8_t *blob, size_t len,
                        int64_t now_ns, nf_import_filter filter, void *arg)
 {
-    if (len < BLOB_HDR || memcmp(blob, BLOB_MAGIC, 4) != 0 || get16(blob + 4) != BLOB_FORMAT)
+    if (len < BLOB_HDR || memcmp(blob, BLOB_MAGIC, 4) != 0 || load_be16(blob + 4) != BLOB_FORMAT)
         return -1;
-    uint32_t count = get32(blob + 8);
+    uint32_t count = load_be32(blob + 8);
     size_t off = BLOB_HDR;
     int imported = 0;
     for (uint32_t k = 0; k < count; k++) {
         if (len - off < BLOB_TPL_HDR)
             return -1;
         const uint8_t *h = blob + off;
-        uint16_t n_fields = get16(h + 29), n_scope = get16(h + 27);
+        uint16_t n_fields = load_be16(h + 29), n_scope = load_be16(h + 27);
         uint8_t version = h[19], kind = h[20];
         size_t body = (size_t)n_fields * BLOB_FIELD;
         if (len - off - BLOB_TPL_HDR < body)
             return -1;
         if ((h[0] != 4 && h[0] != 6) || (version != 9 && version != 10) || kind > NF_TPL_OPTIONS ||
-            n_fields == 0 || n_scope > n_fields || get16(h + 25) < 256)
+            n_fields == 0 || n_scope > n_fields || load_be16(h + 25) < 256)
             return -1;
         const uint8_t *fp = h + BLOB_TPL_HDR;
         off += BLOB_TPL_HDR + body;
@@ -1135,20 +1132,20 @@ static int import_walk(struct nf_template_cache *c, const uint8_t *blob, size_t 
             continue;
         struct vigil_ip addr = {.family = h[0]};
         memcpy(addr.addr, h + 1, 16);
-        uint16_t port = get16(h + 17);
+        uint16_t port = load_be16(h + 17);
         if ((filter && !filter(arg, &addr, port)) || n_fields > c->cfg.max_fields_per_template) {
             c->ctr->nf_templates_import_skipped++;
             continue;
         }
         struct nf_field *dst = c->import_fields;
         for (uint32_t i = 0; i < n_fields; i++) {
-            dst[i].ie = get16(fp + i * BLOB_FIELD);
-            dst[i].len = get16(fp + i * BLOB_FIELD + 2);
-            dst[i].pen = get32(fp + i * BLOB_FIELD + 4);
+            dst[i].ie = load_be16(fp + i * BLOB_FIELD);
+            dst[i].len = load_be16(fp + i * BLOB_FIELD + 2);
+            dst[i].pen = load_be32(fp + i * BLOB_FIELD + 4);
         }
         struct nf_exporter *e = nf_cache_exporter(c, &addr, port, now_ns);
         const struct nf_template *t;
-        enum nf_learn_result r = nf_cache_learn(c, e, version, get32(h + 21), get16(h + 25), kind,
+        enum nf_learn_result r = nf_cache_learn(c, e, version, load_be32(h + 21), load_be16(h + 25), kind,
                                                 n_scope, dst, n_fields, now_ns, &t);
         if (r <= NF_LEARN_REDEFINED) {
             imported++;

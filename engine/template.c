@@ -16,6 +16,8 @@
 #include <immintrin.h>
 #endif
 
+#include "engine/bytes.h"
+
 /* ---- types ------------------------------------------------------------ */
 
 enum walk_kind {
@@ -970,24 +972,6 @@ out:
 
 /* ---- walker ------------------------------------------------------------ */
 
-static inline uint64_t ld64(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-static inline uint32_t ld32(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static inline uint16_t ld16(const char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
 
 /* Index of the first differing byte of two words loaded from memory, x = their xor (non-zero). */
 static inline unsigned first_diff(uint64_t x)
@@ -1004,18 +988,18 @@ static inline bool bytes_eq(const char *a, const char *b, size_t n)
 {
     if (n >= 8) {
         while (n > 8) {
-            if (ld64(a) != ld64(b))
+            if (load_u64(a) != load_u64(b))
                 return false;
             a += 8;
             b += 8;
             n -= 8;
         }
-        return ld64(a + n - 8) == ld64(b + n - 8);
+        return load_u64(a + n - 8) == load_u64(b + n - 8);
     }
     if (n >= 4)
-        return ld32(a) == ld32(b) && ld32(a + n - 4) == ld32(b + n - 4);
+        return load_u32(a) == load_u32(b) && load_u32(a + n - 4) == load_u32(b + n - 4);
     if (n >= 2)
-        return ld16(a) == ld16(b) && ld16(a + n - 2) == ld16(b + n - 2);
+        return load_u16(a) == load_u16(b) && load_u16(a + n - 2) == load_u16(b + n - 2);
     return n == 0 || *a == *b;
 }
 
@@ -1183,7 +1167,7 @@ static inline const char *lit_match(const struct tpl *t, const struct tpl_step *
     if (avail < l->len)
         return NULL;   /* every byte of the literal needs one of the message */
     if (avail >= 8) {
-        uint64_t x = (ld64(p) ^ l->lv) & l->lm;
+        uint64_t x = (load_u64(p) ^ l->lv) & l->lm;
         if (!x && (l->len <= 8 || bytes_eq(p + 8, t->lit + l->off + 8, l->len - 8)))
             goto exact;
         if (l->op == OP_LIT_EXACT || (x && !is_blank(p[first_diff(x)])))
