@@ -1397,7 +1397,9 @@ Test(detect, shipped_pack_semantics)
     cr_assert_eq(detect_alloc_scratch(rs, &scratch), 0);
     cr_assert_not_null(st = detect_state_new(rs));
     uint16_t sshd = lsid("linux", "sshd", NULL), web = lsid(NULL, NULL, "webserver"),
-             fw = lsid(NULL, NULL, "firewall"), asa = lsid("cisco", "asa", NULL);
+             fw = lsid(NULL, NULL, "firewall"), asa = lsid("cisco", "asa", NULL),
+             fgt = lsid("fortigate", NULL, "firewall"), su = lsid("linux", "su", NULL),
+             ipt = lsid("linux", "iptables", "firewall");
 
     ev(sshd);
     s("message", "Failed password for invalid user admin from 192.0.2.7 port 4242 ssh2");
@@ -1453,18 +1455,38 @@ Test(detect, shipped_pack_semantics)
     s("message", "GET /?x=${JNDI:ldap://evil/a} HTTP/1.1");
     cr_expect(fires(rule_by_title("Web Log4Shell JNDI Lookup Attempt")));
 
-    ev(fw);
+    ev(ipt);
     s("message", "DROP IN=eth1 OUT= SRC=192.168.10.55 DST=192.168.10.1 LEN=44 PROTO=TCP SPT=56247 DPT=1025 "
                  "WINDOW=3072 RES=0x00 SYN URGP=0");
     cr_expect(fires(rule_by_title("Firewall Denied Packet (iptables/netfilter)")));
     cr_expect(fires(rule_by_title("TCP SYN Probe Logged By Firewall")));
-    ev(fw);
+    ev(ipt);
     s("message", "ACCEPT IN=eth1 OUT= SRC=192.168.10.55 DST=192.168.10.1 LEN=44 PROTO=TCP SPT=1 DPT=2 ACK SYN URGP=0");
     cr_expect_eq(eval(), 0);
-    ev(fw);
+    ev(fgt);
     s("message", "date=2016-06-16 time=10:19:23 devname=D devid=FGT logid=0000000013 type=traffic srcip=7.3.8.5 "
                  "action=deny policyid=8");
     cr_expect(fires(rule_by_title("Firewall Denied Connection (FortiGate)")));
+    /* rules name the product that writes their lines: another firewall's
+     * events are not scanned for FortiGate's or netfilter's, nor an sshd
+     * line for su's */
+    ev(fw);
+    s("message", "date=2016-06-16 time=10:19:23 devname=D devid=FGT logid=0000000013 type=traffic srcip=7.3.8.5 "
+                 "action=deny policyid=8");
+    cr_expect_not(fires(rule_by_title("Firewall Denied Connection (FortiGate)")));
+    ev(asa);
+    s("message", "DROP IN=eth1 OUT= SRC=192.168.10.55 DST=192.168.10.1 LEN=44 PROTO=TCP SPT=56247 DPT=1025 "
+                 "WINDOW=3072 RES=0x00 SYN URGP=0");
+    cr_expect_eq(eval(), 0);
+    ev(su);
+    s("process.name", "su");
+    s("message", "pam_unix(su:auth): authentication failure; logname=alice uid=1000 euid=0 tty=pts/0 ruser=alice "
+                 "rhost=  user=root");
+    cr_expect(fires(rule_by_title("Su Authentication Failure")));
+    ev(sshd);
+    s("process.name", "sshd");
+    s("message", "pam_unix(su:auth): authentication failure; logname=alice uid=1000 euid=0 tty=pts/0");
+    cr_expect_not(fires(rule_by_title("Su Authentication Failure")));
 
     ev(asa);
     s("event.code", "106023");
