@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
-# Runs Vigil's benchmarks on a Release build and prints their tables.
-#   bench/run.sh [--hugepages] [--rounds N] [--seconds S]
+# Runs Vigil's benchmarks on the release build (scripts/build-release.sh: PGO +
+# LTO; --plain: Release without them) and prints their tables.
+#   bench/run.sh [--hugepages] [--plain] [--rounds N] [--seconds S]
 # --hugepages reserves 1 GiB of 2 MiB pages for the end-to-end run (root),
 # runs it with and without them, and gives the pages back afterwards.
 # Figures are medians of rounds; the machine is shared, so compare ratios
 # measured in one run rather than absolute figures across runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=7 seconds=2 huge=0
+rounds=7 seconds=2 huge=0 plain=0
 while [ $# -gt 0 ]; do
   case $1 in
     --hugepages) huge=1 ;;
+    --plain) plain=1 ;;
     --rounds) rounds=$2; shift ;;
     --seconds) seconds=$2; shift ;;
-    *) echo "usage: bench/run.sh [--hugepages] [--rounds N] [--seconds S]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--hugepages] [--plain] [--rounds N] [--seconds S]" >&2; exit 2 ;;
   esac
   shift
 done
 corpus=${VIGIL_CORPUS_DIR:-$(cd .. && pwd)/shared/corpus}
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DVIGIL_TESTS=OFF >/dev/null
-cmake --build build-bench >/dev/null
+if [ "$plain" = 1 ]; then   # Release without profile feedback or LTO
+  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DVIGIL_TESTS=OFF -DVIGIL_PGO= >/dev/null
+  cmake --build build-bench >/dev/null
+else                        # the release build: PGO + LTO
+  ./scripts/build-release.sh build-bench >/dev/null
+fi
 logs=("$corpus/syslog/elastic_auth.log" "$corpus/syslog/loghub/Linux_2k.log"
       "$corpus/syslog/iptables-psad/syn_scan_1000_1500.log")
 
@@ -64,5 +70,8 @@ if [ "$huge" = 1 ]; then
   echo
   echo "== vigil-dp worker end to end on net_ring, 256-byte frames, hugepages ($(cat /proc/sys/vm/nr_hugepages) x 2 MiB)"
   build-bench/bench_dp_e2e --hugepages --rounds "$rounds" --seconds "$seconds" "${logs[@]}" 2>/dev/null || true
+  echo
+  echo "== same, hugepages, with the shipped parser packs and rules"
+  build-bench/bench_dp_e2e --hugepages --configs configs --rounds "$rounds" --seconds "$seconds" 2>/dev/null || true
   echo "$before" >/proc/sys/vm/nr_hugepages
 fi

@@ -847,7 +847,7 @@ int tpl_compile(const char *src, struct field_registry *reg, unsigned max_fields
             if (!strcmp(types[ti].name, spec))
                 break;
         if (ti == N_TYPES) {
-            fail(err, col + 2, "unknown type '%s'", spec);
+            fail(err, col + 2, "unknown type '%.100s'", spec);
             goto out;
         }
         bool open_tail = (types[ti].walk == W_DATA || types[ti].walk == W_GREEDY) && close + 1 >= e;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of Vigil: the release build's unit and integration tests,
-# the same tests under AddressSanitizer + UndefinedBehaviorSanitizer, and a
-# short libFuzzer run of every fuzz target.  Exits non-zero on any failure.
+# Runs every test of Vigil: the unit and integration tests of the debuggable
+# build (RelWithDebInfo), of the release build (PGO + LTO) and under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and a short libFuzzer run of
+# every fuzz target.  Exits non-zero on any failure.
 #
 #   FUZZ_SECONDS=60   time per fuzz target (0 skips fuzzing)
 #   SKIP_ASAN=1       skip the sanitizer build
@@ -30,6 +31,10 @@ echo "== release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIGIL_CORPUS_DIR="$corpus" >/dev/null
 cmake --build build -j"$jobs"
 run_ctest build
+
+echo "== release build (PGO + LTO, scripts/build-release.sh)"
+VIGIL_TESTS=ON VIGIL_CORPUS_DIR="$corpus" ./scripts/build-release.sh build-release
+run_ctest build-release
 
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
   echo "== ASan + UBSan build"
