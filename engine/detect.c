@@ -2279,6 +2279,15 @@ const struct rule_info *detect_rule(const struct rule_set *rs, unsigned idx)
 
 void detect_last_stats(const struct detect_state *st, struct detect_eval_stats *out) { *out = st->stats; }
 
+const hs_database_t *detect_message_db(const struct rule_set *rs, uint16_t lsid)
+{
+    if (lsid >= rs->n_ls || rs->ls_prof[lsid] == NONE16)
+        return NULL;
+    const struct profile *pf = &rs->prof[rs->ls_prof[lsid]];
+    int d = FID_MESSAGE < pf->n_fid ? pf->db_of_field[FID_MESSAGE] : -1;
+    return d >= 0 ? pf->dbs[d].db : NULL;
+}
+
 static inline void set_bit(struct detect_state *st, uint32_t id)
 {
     uint64_t m = 1ull << (id & 63);

@@ -96,6 +96,13 @@ struct detect_eval_stats {
 };
 void detect_last_stats(const struct detect_state *st, struct detect_eval_stats *out);
 
+/* The Hyperscan database an event of log source lsid scans its message with
+ * (every keyword and message test of the rules that apply, plus the folded
+ * patterns of fields that are views into the message), or NULL when nothing
+ * scans the message.  For benchmarks: a bare hs_scan of it is the floor
+ * under that log source's detection cost (bench_detect). */
+const hs_database_t *detect_message_db(const struct rule_set *rs, uint16_t lsid);
+
 /* A rule's UUID: id when it is one ("xxxxxxxx-xxxx-..."), else a hash of
  * the title.  Every rule loader (log, flow) names rules this way, so signals
  * of either kind name a rule alike. */
