@@ -106,6 +106,34 @@ Test(fields, from_syslog_and_ip_parsing)
     cr_assert(!field_parse_ip("1.2.3.4 ", 8, &ip));
 }
 
+/* field_trim_end against a byte loop: every length up to 100 and every mix
+ * of pad spaces, tabs and text near the vector boundaries (fixed-size frames
+ * end in long runs of spaces; a tab or a word inside them stops the trim). */
+Test(fields, trim_end_matches_a_byte_loop)
+{
+    char buf[128];
+    uint64_t rng = 12345;
+    for (unsigned len = 0; len <= 100; len++)
+        for (unsigned round = 0; round < 200; round++) {
+            for (unsigned i = 0; i < len; i++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                unsigned r = (unsigned)(rng >> 33) % 100;
+                /* mostly spaces, so long runs cross 16- and 32-byte blocks */
+                buf[i] = r < 85 ? ' ' : r < 90 ? '\t' : r < 95 ? 'x' : '\0';
+            }
+            uint32_t want = len;
+            while (want && (buf[want - 1] == ' ' || buf[want - 1] == '\t'))
+                want--;
+            cr_assert_eq(field_trim_end(buf, len), want, "len %u round %u", len, round);
+        }
+    memset(buf, ' ', sizeof buf);
+    cr_assert_eq(field_trim_end(buf, sizeof buf), 0);
+    buf[0] = 'a';
+    cr_assert_eq(field_trim_end(buf, sizeof buf), 1);
+    buf[40] = 'b';
+    cr_assert_eq(field_trim_end(buf, sizeof buf), 41);
+}
+
 Test(logsource, applies_and_interning)
 {
     struct logsource_table *t = logsource_table_new();
