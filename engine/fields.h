@@ -108,8 +108,6 @@ const struct field_value *event_fields_get(const struct event_fields *ef, field_
 /* Resets ef and adds the built-in fields of a decoded syslog event. */
 void event_fields_from_syslog(struct event_fields *ef, const struct vigil_event *ev);
 
-/* Parses a decimal integer (optional sign) that is exactly p[0..len), into
- * int64 without overflow.  Inline: parsers call it for every numeric field. */
 /* len without the trailing spaces and tabs of p.  A vector of spaces at a
  * time (32 bytes with AVX2, else 16, else 8): messages sent in fixed-size
  * frames end in a hundred pad spaces or more, and every stage after the
@@ -146,6 +144,8 @@ static inline uint32_t field_trim_end(const char *p, uint32_t len)
     return len;
 }
 
+/* Parses a decimal integer (optional sign) that is exactly p[0..len), into
+ * int64 without overflow.  Inline: parsers call it for every numeric field. */
 static inline bool field_parse_i64(const char *p, uint32_t len, int64_t *out)
 {
     uint32_t k = 0;
