@@ -34,9 +34,9 @@
  * Hyperscan scan of each event's message with the database its log source
  * uses (detect_message_db), nothing around it; what detect_eval costs above
  * it is Vigil's own work (fields, tables, rule code).  Per log source the
- * bench also prints what an
- * event costs in work (detect_last_stats): fields, field values checked,
- * value-table lookups, Hyperscan scans and rules evaluated.
+ * bench also prints what an event costs in work (detect_last_stats): fields,
+ * field values checked, value-table lookups, Hyperscan scans and rules
+ * evaluated.
  * BENCH_DETECT_FIRED=1 also lists how often each rule fired.
  * BENCH_DETECT_PROFILE=SECONDS runs only detect_eval on the replayed fields
  * for that long and exits (for perf record); BENCH_DETECT_LOGSOURCE=ID
@@ -800,7 +800,8 @@ int main(int argc, char **argv)
     printf("detect_eval: %.0f ns/event = %.2f M events/s; %.3f matches/event\n", tm.both - tm.parse,
            1e3 / (tm.both - tm.parse), (double)matches / (double)n_evs);
     printf("detect_eval alone on replayed fields: %.1f ns/event\n", rp);
-    printf("floor: the Hyperscan scan of the message alone: %.1f ns/event\n", time_floor(rs, scratch, all, n_evs, rounds));
+    printf("floor: the Hyperscan scan of the message alone: %.1f ns/event\n",
+           time_floor(rs, scratch, all, n_evs, rounds));
     printf("per log source (detect ns/event: parse+detect - parse | replayed fields | message scan alone; per "
            "event: fields, field values checked, value-table lookups, Hyperscan scans, rules evaluated):\n");
     for (unsigned ls = 0; ls < logsource_count(lt); ls++) {
@@ -819,8 +820,8 @@ int main(int argc, char **argv)
         for (size_t j = 0; j < k; j++)
             nf += snaps[all[j]].n;
         printf("  %3u %-48s %6zu events %6.0f ns | %6.1f ns | %6.1f ns  %5.1f  %5.2f %5.2f %5.2f %6.2f\n", ls,
-               ls ? buf : "(none)", k, g.both - g.parse, gr, gf, nf / ne, (double)per_ls_work[ls][0] / ne, (double)per_ls_work[ls][1] / ne,
-               (double)per_ls_work[ls][2] / ne, (double)per_ls_work[ls][3] / ne);
+               ls ? buf : "(none)", k, g.both - g.parse, gr, gf, nf / ne, (double)per_ls_work[ls][0] / ne,
+               (double)per_ls_work[ls][1] / ne, (double)per_ls_work[ls][2] / ne, (double)per_ls_work[ls][3] / ne);
     }
     free(all);
     free(ev_ls);
