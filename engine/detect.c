@@ -58,7 +58,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -647,33 +646,18 @@ struct rctx {
     struct loader *L;
     const struct sigma_rule *sr;
     uint16_t lsid;
-    char err[DIAG_MSG_MAX];
-    unsigned err_line;
-    bool failed;
+    struct diag_first fail;
     field_id unknown[16];
     unsigned n_unknown;
 };
 
-static void rfail(struct rctx *c, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void rfail(struct rctx *c, unsigned line, const char *fmt, ...)
-{
-    if (c->failed)
-        return;
-    c->failed = true;
-    c->err_line = line;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->err, sizeof c->err, fmt, ap);
-    va_end(ap);
-}
-
 static void emit(struct rctx *c, uint32_t op)
 {
     struct loader *L = c->L;
-    if (c->failed)
+    if (c->fail.failed)
         return;
     if (grow((void **)&L->code, &L->capc, L->nc + 1, sizeof *L->code)) {
-        rfail(c, 0, "out of memory");
+        diag_first_set(&c->fail, 0, "out of memory");
         return;
     }
     L->code[L->nc++] = op;
@@ -683,11 +667,11 @@ static uint32_t new_test(struct rctx *c, const struct test *t)
 {
     struct loader *L = c->L;
     if (L->nt >= MAX_TESTS) {
-        rfail(c, 0, "test limit (%u) reached", MAX_TESTS);
+        diag_first_set(&c->fail, 0, "test limit (%u) reached", MAX_TESTS);
         return 0;
     }
     if (grow((void **)&L->t, &L->capt, L->nt + 1, sizeof *L->t)) {
-        rfail(c, 0, "out of memory");
+        diag_first_set(&c->fail, 0, "out of memory");
         return 0;
     }
     L->t[L->nt] = *t;
@@ -699,11 +683,11 @@ static int resolve_field(struct rctx *c, const struct sigma_item *it, field_id *
     const char *name = it->field[0] ? it->field : "message";
     const char *mapped = fieldmap_lookup(&c->L->fm, &c->sr->ls, name);
     if (!valid_field_name(mapped)) {
-        rfail(c, it->line, "field name '%s' is not a valid field name", mapped);
+        diag_first_set(&c->fail, it->line, "field name '%s' is not a valid field name", mapped);
         return -1;
     }
     if (field_registry_intern(c->L->reg, mapped, out)) {
-        rfail(c, it->line, "field registry full (%d names)", FIELD_REGISTRY_MAX);
+        diag_first_set(&c->fail, it->line, "field registry full (%d names)", FIELD_REGISTRY_MAX);
         return -1;
     }
     if (*out >= c->L->n_known) {
@@ -725,12 +709,12 @@ static uint32_t atom(struct rctx *c, struct upat *a, field_id fid, unsigned line
     a->field = fid;
     if (!a->expr) {
         free(a->lit);
-        rfail(c, line, "out of memory");
+        diag_first_set(&c->fail, line, "out of memory");
         return NONE32;
     }
     int64_t idx = ptab_add(&c->L->pt, a);
     if (idx < 0) {
-        rfail(c, line, "out of memory");
+        diag_first_set(&c->fail, line, "out of memory");
         return NONE32;
     }
     return (uint32_t)idx;
@@ -778,7 +762,7 @@ static void emit_value(struct rctx *c, const struct sigma_item *it, const struct
         unsigned flags;
         char err[256];
         if (sigma_value_pattern(it->mods, v, &kind, &expr, &flags, err, sizeof err)) {
-            rfail(c, v->line, "%s (field '%s')", err, it->field);
+            diag_first_set(&c->fail, v->line, "%s (field '%s')", err, it->field);
             return;
         }
         if (kind == SIGMA_PAT_ANY) {
@@ -794,7 +778,7 @@ static void emit_value(struct rctx *c, const struct sigma_item *it, const struct
                 hs_expr_info_t *info = NULL;
                 hs_compile_error_t *ce = NULL;
                 if (hs_expression_info(expr, flags, &info, &ce) != HS_SUCCESS) {
-                    rfail(c, v->line, "regular expression '%.200s' rejected by Hyperscan: %s", expr,
+                    diag_first_set(&c->fail, v->line, "regular expression '%.200s' rejected by Hyperscan: %s", expr,
                           ce && ce->message ? ce->message : "invalid");
                     hs_free_compile_error(ce);
                     free(expr);
@@ -809,7 +793,7 @@ static void emit_value(struct rctx *c, const struct sigma_item *it, const struct
             t.bit = atom(c, &a, fid, v->line);
         }
     }
-    if (c->failed)
+    if (c->fail.failed)
         return;
     uint32_t ti = new_test(c, &t);
     emit(c, OPC(OP_TEST, ti));
@@ -817,14 +801,14 @@ static void emit_value(struct rctx *c, const struct sigma_item *it, const struct
 
 static void emit_selection(struct rctx *c, const struct sigma_selection *s)
 {
-    for (unsigned m = 0; m < s->n && !c->failed; m++) {
+    for (unsigned m = 0; m < s->n && !c->fail.failed; m++) {
         const struct sigma_map *map = &s->maps[m];
-        for (unsigned i = 0; i < map->n && !c->failed; i++) {
+        for (unsigned i = 0; i < map->n && !c->fail.failed; i++) {
             const struct sigma_item *it = &map->items[i];
             field_id fid;
             if (resolve_field(c, it, &fid))
                 return;
-            for (unsigned v = 0; v < it->nv && !c->failed; v++)
+            for (unsigned v = 0; v < it->nv && !c->fail.failed; v++)
                 emit_value(c, it, &it->v[v], fid);
             if (it->nv > 1)
                 emit(c, OPC((it->mods & SIGMA_MOD_ALL) ? OP_AND : OP_OR, it->nv));
@@ -923,10 +907,10 @@ static void compile_rule(struct loader *L, const struct sigma_rule *sr)
     uint32_t t0 = L->nt, c0 = L->nc, p0 = L->pt.n;
     uint32_t *sel_off = calloc(sr->nsel, sizeof *sel_off), *sel_len = calloc(sr->nsel, sizeof *sel_len);
     if (!sel_off || !sel_len)
-        rfail(&c, sr->line, "out of memory");
-    for (unsigned i = 0; i < sr->nsel && !c.failed; i++)
+        diag_first_set(&c.fail, sr->line, "out of memory");
+    for (unsigned i = 0; i < sr->nsel && !c.fail.failed; i++)
         sel_off[i] = NONE32;
-    for (unsigned k = 0; k < sr->ncond && !c.failed; k++) {
+    for (unsigned k = 0; k < sr->ncond && !c.fail.failed; k++) {
         const struct sigma_op *op = &sr->cond[k];
         switch (op->op) {
         case SIGMA_OP_SEL:
@@ -936,7 +920,7 @@ static void compile_rule(struct loader *L, const struct sigma_rule *sr)
                 sel_off[op->arg] = off;
                 sel_len[op->arg] = L->nc - off;
             } else {
-                for (uint32_t j = 0; j < sel_len[op->arg] && !c.failed; j++)
+                for (uint32_t j = 0; j < sel_len[op->arg] && !c.fail.failed; j++)
                     emit(&c, L->code[sel_off[op->arg] + j]);
             }
             break;
@@ -951,24 +935,24 @@ static void compile_rule(struct loader *L, const struct sigma_rule *sr)
             break;
         }
         if (L->nc - c0 > MAX_RULE_CODE)
-            rfail(&c, sr->line, "rule too large (condition expands to more than %u operations)", MAX_RULE_CODE);
+            diag_first_set(&c.fail, sr->line, "rule too large (condition expands to more than %u operations)", MAX_RULE_CODE);
     }
     free(sel_off);
     free(sel_len);
-    if (!c.failed && L->pt.npat > L->max_patterns)
-        rfail(&c, sr->line, "pattern limit (%u) reached", L->max_patterns);
+    if (!c.fail.failed && L->pt.npat > L->max_patterns)
+        diag_first_set(&c.fail, sr->line, "pattern limit (%u) reached", L->max_patterns);
     struct staged *st = NULL;
-    if (!c.failed) {
+    if (!c.fail.failed) {
         if (grow((void **)&L->r, &L->capr, L->nr + 1, sizeof *L->r))
-            rfail(&c, sr->line, "out of memory");
+            diag_first_set(&c.fail, sr->line, "out of memory");
         else
             st = &L->r[L->nr];
     }
-    if (c.failed) {
+    if (c.fail.failed) {
         L->nt = t0;
         L->nc = c0;
         ptab_truncate(&L->pt, p0);
-        diag_add(L->d, DIAG_ERROR, sr->file, c.err_line ? c.err_line : sr->line, what, "%s", c.err);
+        diag_add(L->d, DIAG_ERROR, sr->file, c.fail.line ? c.fail.line : sr->line, what, "%s", c.fail.msg);
         return;
     }
     fill_info(&st->info, sr, c.lsid);

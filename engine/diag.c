@@ -59,3 +59,15 @@ void diag_print(const struct diag *d, void *file)
         fprintf(f, "... and %u more errors, %u more warnings not shown\n", d->errors - shown_e,
                 d->warnings - shown_w);
 }
+
+void diag_first_set(struct diag_first *f, unsigned line, const char *fmt, ...)
+{
+    if (f->failed)
+        return;
+    f->failed = true;
+    f->line = line;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+    va_end(ap);
+}

@@ -7,6 +7,7 @@
 #ifndef VIGIL_ENGINE_DIAG_H
 #define VIGIL_ENGINE_DIAG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define DIAG_MAX_ENTRIES 1024
@@ -35,6 +36,16 @@ void diag_init(struct diag *d);
 void diag_free(struct diag *d);
 void diag_add(struct diag *d, enum diag_severity sev, const char *file, unsigned line, const char *what,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The first error of a multi-step compile (one rule): later ones are
+ * dropped, since they usually follow from it.  The caller turns it into a
+ * diag entry once the compile is over. */
+struct diag_first {
+    bool failed;
+    unsigned line;          /* 0: the caller's own line (e.g. the rule's) */
+    char msg[DIAG_MSG_MAX];
+};
+void diag_first_set(struct diag_first *f, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Prints every entry as "FILE:LINE: error: [what] msg". */
 void diag_print(const struct diag *d, void *file /* FILE * */);
 

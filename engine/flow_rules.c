@@ -12,7 +12,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -648,28 +647,14 @@ struct builder {
 struct rctx {
     struct builder *B;
     const struct sigma_rule *sr;
-    bool failed, oom;
-    unsigned err_line;
-    char err[400];
+    bool oom;
+    struct diag_first fail;
 };
-
-static void rfail(struct rctx *c, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void rfail(struct rctx *c, unsigned line, const char *fmt, ...)
-{
-    if (c->failed)
-        return;
-    c->failed = true;
-    c->err_line = line;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->err, sizeof c->err, fmt, ap);
-    va_end(ap);
-}
 
 static void room(struct rctx *c, void **p, uint32_t *cap, uint64_t need, size_t elem)
 {
-    if (!c->failed && grow(p, cap, need, elem)) {
-        rfail(c, c->sr->line, "out of memory");
+    if (!c->fail.failed && grow(p, cap, need, elem)) {
+        diag_first_set(&c->fail, c->sr->line, "out of memory");
         c->oom = true;
     }
 }
@@ -678,7 +663,7 @@ static bool charge(struct rctx *c, unsigned line, uint64_t values)
 {
     struct builder *B = c->B;
     if (B->n_values + values > B->max_values) {
-        rfail(c, line, "value limit (%" PRIu64 ") reached", B->max_values);
+        diag_first_set(&c->fail, line, "value limit (%" PRIu64 ") reached", B->max_values);
         return false;
     }
     B->n_values += values;
@@ -793,7 +778,7 @@ static struct ftest *new_test(struct rctx *c, uint8_t field, uint8_t op, bool nu
 {
     struct builder *B = c->B;
     room(c, (void **)&B->tests, &B->cap_tests, (uint64_t)B->n_tests + 1, sizeof(struct ftest));
-    if (c->failed)
+    if (c->fail.failed)
         return NULL;
     struct ftest *t = &B->tests[B->n_tests++];
     memset(t, 0, sizeof *t);
@@ -807,7 +792,7 @@ static uint32_t add_u64(struct rctx *c, const uint64_t *v, uint32_t n)
 {
     struct builder *B = c->B;
     room(c, (void **)&B->rs->u64, &B->cap_u64, (uint64_t)B->n_u64 + n, sizeof(uint64_t));
-    if (c->failed)
+    if (c->fail.failed)
         return 0;
     uint32_t off = B->n_u64;
     memcpy(B->rs->u64 + off, v, n * sizeof *v);
@@ -843,12 +828,12 @@ static void emit_net(struct rctx *c, uint8_t field, bool null_ok, struct netv *n
         if (!m || cmp_netv(&nv[m - 1], &nv[i]) != 0)
             nv[m++] = nv[i];
     uint32_t g0 = B->n_groups, n4 = 0;
-    for (uint32_t i = 0; i < m && !c->failed;) {
+    for (uint32_t i = 0; i < m && !c->fail.failed;) {
         uint32_t j = i;
         while (j < m && nv[j].family == nv[i].family && nv[j].prefix == nv[i].prefix)
             j++;
         room(c, (void **)&B->rs->groups, &B->cap_groups, (uint64_t)B->n_groups + 1, sizeof(struct ngroup));
-        if (c->failed)
+        if (c->fail.failed)
             return;
         struct ngroup *g = &B->rs->groups[B->n_groups++];
         memset(g, 0, sizeof *g);
@@ -859,7 +844,7 @@ static void emit_net(struct rctx *c, uint8_t field, bool null_ok, struct netv *n
             n4++;
             g->mlo = g->prefix ? (uint32_t)(0xffffffffu << (32 - g->prefix)) : 0;
             room(c, (void **)&B->rs->net4, &B->cap_net4, (uint64_t)B->n_net4 + g->n, sizeof(uint32_t));
-            if (c->failed)
+            if (c->fail.failed)
                 return;
             g->off = B->n_net4;
             for (uint32_t k = i; k < j; k++)
@@ -869,7 +854,7 @@ static void emit_net(struct rctx *c, uint8_t field, bool null_ok, struct netv *n
             g->mhi = p >= 64 ? UINT64_MAX : p ? UINT64_MAX << (64 - p) : 0;
             g->mlo = p >= 128 ? UINT64_MAX : p > 64 ? UINT64_MAX << (128 - p) : 0;
             room(c, (void **)&B->rs->net6, &B->cap_net6, (uint64_t)B->n_net6 + g->n, sizeof(struct n6));
-            if (c->failed)
+            if (c->fail.failed)
                 return;
             g->off = B->n_net6;
             for (uint32_t k = i; k < j; k++)
@@ -903,7 +888,7 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
 
     if (mods & SIGMA_MOD_EXISTS) {
         if (nv != 1) {
-            rfail(c, it->line, "modifier 'exists' takes one value, true or false (field '%s')", fname);
+            diag_first_set(&c->fail, it->line, "modifier 'exists' takes one value, true or false (field '%s')", fname);
             return;
         }
         struct ftest *t = new_test(c, field, v[0].b ? T_PRESENT : T_ABSENT, false);
@@ -919,7 +904,7 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
     }
     for (unsigned i = 0; i < nv; i++)
         if (v[i].type == SIGMA_V_BOOL) {
-            rfail(c, v[i].line, "boolean value '%s' for field '%s'", v[i].raw, fname);
+            diag_first_set(&c->fail, v[i].line, "boolean value '%s' for field '%s'", v[i].raw, fname);
             return;
         }
     if (!charge(c, it->line, nn))
@@ -927,13 +912,13 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
 
     if (mods & SIGMA_MOD_CIDR) {
         if (kind != K_IP) {
-            rfail(c, it->line, "modifier 'cidr' applies to address fields, not '%s'", fname);
+            diag_first_set(&c->fail, it->line, "modifier 'cidr' applies to address fields, not '%s'", fname);
             return;
         }
     }
     if (mods & SIGMA_MOD_NUMERIC) {
         if (kind != K_PORT && kind != K_PROTO && kind != K_PROTONUM && kind != K_NUM) {
-            rfail(c, it->line, "modifier '%s' applies to numeric fields, not '%s'", mod_text(mods & SIGMA_MOD_NUMERIC),
+            diag_first_set(&c->fail, it->line, "modifier '%s' applies to numeric fields, not '%s'", mod_text(mods & SIGMA_MOD_NUMERIC),
                   fname);
             return;
         }
@@ -967,23 +952,23 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
     case K_IP: {
         struct netv *nvs = calloc(nn, sizeof *nvs);
         if (!nvs) {
-            rfail(c, it->line, "out of memory");
+            diag_first_set(&c->fail, it->line, "out of memory");
             c->oom = true;
             return;
         }
         uint32_t k = 0;
-        for (unsigned i = 0; i < nv && !c->failed; i++) {
+        for (unsigned i = 0; i < nv && !c->fail.failed; i++) {
             if (v[i].type == SIGMA_V_NULL)
                 continue;
             struct vigil_ip ip = v[i].net;
             uint8_t prefix = v[i].prefix;
             if (!(mods & SIGMA_MOD_CIDR)) {
                 if (memchr(v[i].raw, '/', v[i].len)) {
-                    rfail(c, v[i].line, "'%s' is a network: use %s|cidr", v[i].raw, fname);
+                    diag_first_set(&c->fail, v[i].line, "'%s' is a network: use %s|cidr", v[i].raw, fname);
                     break;
                 }
                 if (memchr(v[i].raw, '\0', v[i].len) || !sigma_parse_cidr(v[i].raw, &ip, &prefix)) {
-                    rfail(c, v[i].line, "'%s' is not an IP address (field '%s')", v[i].raw, fname);
+                    diag_first_set(&c->fail, v[i].line, "'%s' is not an IP address (field '%s')", v[i].raw, fname);
                     break;
                 }
             }
@@ -995,7 +980,7 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
             else
                 x->key = (struct n6){be64(ip.addr), be64(ip.addr + 8)};
         }
-        if (!c->failed)
+        if (!c->fail.failed)
             emit_net(c, field, null_ok, nvs, k);
         free(nvs);
         return;
@@ -1006,7 +991,7 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
     case K_NUM: {
         uint64_t *vals = calloc(nn, sizeof *vals);
         if (!vals) {
-            rfail(c, it->line, "out of memory");
+            diag_first_set(&c->fail, it->line, "out of memory");
             c->oom = true;
             return;
         }
@@ -1023,16 +1008,16 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
                         x = proto_names[j].num, ok = true;
             if (!ok) {
                 if (kind == K_PROTO)
-                    rfail(c, v[i].line, "unknown transport '%s' (a protocol name such as tcp, udp, icmp, or 0..255)",
+                    diag_first_set(&c->fail, v[i].line, "unknown transport '%s' (a protocol name such as tcp, udp, icmp, or 0..255)",
                           v[i].raw);
                 else
-                    rfail(c, v[i].line, "field '%s' needs a whole number 0..%" PRIu64 ", not '%s'", fname, maxv,
+                    diag_first_set(&c->fail, v[i].line, "field '%s' needs a whole number 0..%" PRIu64 ", not '%s'", fname, maxv,
                           v[i].raw);
                 break;
             }
             vals[k++] = x;
         }
-        if (c->failed) {
+        if (c->fail.failed) {
             free(vals);
             return;
         }
@@ -1057,7 +1042,7 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
             }
             uint64_t *bm = calloc(1024, sizeof *bm);
             if (!bm) {
-                rfail(c, it->line, "out of memory");
+                diag_first_set(&c->fail, it->line, "out of memory");
                 c->oom = true;
                 free(vals);
                 return;
@@ -1087,7 +1072,7 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
             if (kind == K_FLAGS) {
                 uint8_t f;
                 if (embedded_nul || !parse_flags(v[i].raw, v[i].len, &f)) {
-                    rfail(c, v[i].line, "tcp.flags value '%s': letters F S R P A U, each at most once (e.g. S, SA, RA)",
+                    diag_first_set(&c->fail, v[i].line, "tcp.flags value '%s': letters F S R P A U, each at most once (e.g. S, SA, RA)",
                           v[i].raw);
                     return;
                 }
@@ -1098,7 +1083,7 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
                 else if (!strcasecmp(v[i].raw, "egress"))
                     set |= 1ull << NF_DIR_EGRESS;
                 else {
-                    rfail(c, v[i].line, "network.direction value '%s': flow records know ingress or egress", v[i].raw);
+                    diag_first_set(&c->fail, v[i].line, "network.direction value '%s': flow records know ingress or egress", v[i].raw);
                     return;
                 }
             } else {
@@ -1111,7 +1096,7 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
                     known[0] = '\0';
                     for (unsigned q = 0; q < B->n_rep && o < sizeof known - 40; q++)
                         o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", q ? ", " : "", B->rep[q]);
-                    rfail(c, v[i].line, "unknown reputation list '%s' (field '%s'; lists: %s)", v[i].raw, fname,
+                    diag_first_set(&c->fail, v[i].line, "unknown reputation list '%s' (field '%s'; lists: %s)", v[i].raw, fname,
                           B->n_rep ? known : "none configured");
                     return;
                 }
@@ -1129,13 +1114,13 @@ static void compile_values(struct rctx *c, const struct sigma_item *it, uint8_t 
 static void compile_item(struct rctx *c, const struct sigma_item *it)
 {
     if (!it->field[0]) {
-        rfail(c, it->line, "keyword search is not supported on flow records");
+        diag_first_set(&c->fail, it->line, "keyword search is not supported on flow records");
         return;
     }
     const unsigned bad = SIGMA_MOD_CONTAINS | SIGMA_MOD_STARTSWITH | SIGMA_MOD_ENDSWITH | SIGMA_MOD_RE |
                          SIGMA_MOD_RE_I | SIGMA_MOD_RE_M | SIGMA_MOD_RE_S | SIGMA_MOD_CASED;
     if (it->mods & bad) {
-        rfail(c, it->line, "modifier '%s' is not supported on flow fields (field '%s')", mod_text(it->mods & bad),
+        diag_first_set(&c->fail, it->line, "modifier '%s' is not supported on flow fields (field '%s')", mod_text(it->mods & bad),
               it->field);
         return;
     }
@@ -1144,13 +1129,13 @@ static void compile_item(struct rctx *c, const struct sigma_item *it)
         if (!strcmp(it->field, field_table[i].name))
             fi = (int)i;
     if (fi < 0) {
-        rfail(c, it->line, "unknown flow field '%s'", it->field);
+        diag_first_set(&c->fail, it->line, "unknown flow field '%s'", it->field);
         return;
     }
     const uint8_t field = field_table[fi].field, kind = field_table[fi].kind;
     if ((it->mods & SIGMA_MOD_ALL) && !(it->mods & SIGMA_MOD_EXISTS) && it->nv > 1) {
         /* |all: every value is its own test, all in the same map */
-        for (unsigned i = 0; i < it->nv && !c->failed; i++)
+        for (unsigned i = 0; i < it->nv && !c->fail.failed; i++)
             compile_values(c, it, field, kind, &it->v[i], 1);
     } else {
         compile_values(c, it, field, kind, it->v, it->nv);
@@ -1169,26 +1154,26 @@ static void compile_selection(struct rctx *c, const struct sigma_selection *s)
 {
     struct builder *B = c->B;
     if (s->keywords) {
-        rfail(c, s->line, "keyword selection '%s' (a search of the message) is not supported on flow records",
+        diag_first_set(&c->fail, s->line, "keyword selection '%s' (a search of the message) is not supported on flow records",
               s->name);
         return;
     }
     room(c, (void **)&B->sels, &B->cap_sels, (uint64_t)B->n_sels + 1, sizeof(struct fsel));
-    if (c->failed)
+    if (c->fail.failed)
         return;
     uint32_t si = B->n_sels++;
     B->sels[si].off = B->n_maps;
     B->sels[si].n = s->n;
     room(c, (void **)&B->maps, &B->cap_maps, (uint64_t)B->n_maps + s->n, sizeof(struct fmap));
-    if (c->failed)
+    if (c->fail.failed)
         return;
     uint32_t m0 = B->n_maps;
     B->n_maps += s->n;
-    for (unsigned m = 0; m < s->n && !c->failed; m++) {
+    for (unsigned m = 0; m < s->n && !c->fail.failed; m++) {
         uint32_t t0 = B->n_tests;
-        for (unsigned i = 0; i < s->maps[m].n && !c->failed; i++)
+        for (unsigned i = 0; i < s->maps[m].n && !c->fail.failed; i++)
             compile_item(c, &s->maps[m].items[i]);
-        if (c->failed)
+        if (c->fail.failed)
             return;
         qsort(B->tests + t0, B->n_tests - t0, sizeof(struct ftest), cmp_cost);
         B->maps[m0 + m].off = t0;
@@ -1256,9 +1241,9 @@ static uint32_t emit_test(struct rctx *c, const struct ftest *t, uint32_t on_tru
 {
     struct builder *B = c->B;
     if (B->n_code - base >= MAX_RULE_CODE)
-        rfail(c, c->sr->line, "rule too large (its condition expands to more than %u tests)", MAX_RULE_CODE);
+        diag_first_set(&c->fail, c->sr->line, "rule too large (its condition expands to more than %u tests)", MAX_RULE_CODE);
     room(c, (void **)&B->rs->code, &B->cap_code, (uint64_t)B->n_code + 1, sizeof(struct finst));
-    if (c->failed)
+    if (c->fail.failed)
         return PC_REJECT;
     struct finst *i = &B->rs->code[B->n_code];
     memset(i, 0, sizeof *i);
@@ -1311,7 +1296,7 @@ static uint32_t gen(struct rctx *c, const struct ctree *tr, uint32_t x, uint32_t
         /* maps ORed: a failing map goes on to the next; tests ANDed */
         const struct fsel *s = &B->sels[nd->sel];
         uint32_t next = f;
-        for (uint32_t mi = s->n; mi-- > 0 && !c->failed;) {
+        for (uint32_t mi = s->n; mi-- > 0 && !c->fail.failed;) {
             const struct fmap *mp = &B->maps[s->off + mi];
             uint32_t e = t;
             for (uint32_t k = mp->n; k-- > 0;)
@@ -1609,38 +1594,38 @@ static int compile_rule(struct builder *B, const struct sigma_rule *sr)
     const uint32_t c0 = B->n_code, u0 = B->n_u64, a0 = B->n_net4, b0 = B->n_net6, g0 = B->n_groups;
     const uint64_t v0 = B->n_values;
     struct rctx c = {.B = B, .sr = sr};
-    for (unsigned i = 0; i < sr->nsel && !c.failed; i++)
+    for (unsigned i = 0; i < sr->nsel && !c.fail.failed; i++)
         compile_selection(&c, &sr->sel[i]);
 
     struct ctree tr = {0};
     uint32_t entry = PC_REJECT;
-    if (!c.failed) {
+    if (!c.fail.failed) {
         int rc = tree_build(sr, &tr);
         if (rc == -1) {
-            rfail(&c, sr->line, "out of memory");
+            diag_first_set(&c.fail, sr->line, "out of memory");
             c.oom = true;
         } else if (rc) {
-            rfail(&c, sr->line, "malformed condition");
+            diag_first_set(&c.fail, sr->line, "malformed condition");
         } else {
             entry = gen(&c, &tr, tr.root, PC_ACCEPT, PC_REJECT, c0);
         }
     }
-    if (!c.failed) {
+    if (!c.fail.failed) {
         room(&c, (void **)&rs->rules, &B->cap_rules, (uint64_t)rs->n_rules + 1, sizeof *rs->rules);
         room(&c, (void **)&rs->info, &B->cap_info, (uint64_t)rs->n_rules + 1, sizeof *rs->info);
     }
     struct clist cls = {.n = 0};
-    if (!c.failed) {
+    if (!c.fail.failed) {
         node_clauses(B, &tr, tr.root, &cls);
         room(&c, (void **)&B->cl, &B->cap_cl, (uint64_t)B->n_cl + cls.n, sizeof *B->cl);
         room(&c, (void **)&B->cl_rule, &B->cap_cl_rule, (uint64_t)B->n_cl + cls.n, sizeof *B->cl_rule);
     }
-    if (c.failed) {
+    if (c.fail.failed) {
         free(tr.n);
         free(tr.kids);
         B->n_code = c0, B->n_u64 = u0;
         B->n_net4 = a0, B->n_net6 = b0, B->n_groups = g0, B->n_values = v0;
-        diag_add(B->d, DIAG_ERROR, sr->file, c.err_line ? c.err_line : sr->line, what, "%s", c.err);
+        diag_add(B->d, DIAG_ERROR, sr->file, c.fail.line ? c.fail.line : sr->line, what, "%s", c.fail.msg);
         return c.oom ? -1 : 0;
     }
     struct frule *ru = &rs->rules[rs->n_rules];
