@@ -871,7 +871,7 @@ void detect_rule_uuid(const char *s, const char *title, uint8_t out[16])
     memcpy(out + 8, &h2, 8);
 }
 
-static void fill_info(struct rule_info *ri, const struct sigma_rule *sr, uint16_t lsid)
+void detect_rule_info_fill(struct rule_info *ri, const struct sigma_rule *sr, uint16_t lsid)
 {
     memset(ri, 0, sizeof *ri);
     snprintf(ri->id, sizeof ri->id, "%s", sr->id ? sr->id : "");
@@ -883,7 +883,7 @@ static void fill_info(struct rule_info *ri, const struct sigma_rule *sr, uint16_
         size_t l = strlen(sr->tags[i]);
         if (o + l + (o ? 1 : 0) >= sizeof ri->tags)
             break;
-        o += (size_t)sprintf(ri->tags + o, "%s%s", o ? "," : "", sr->tags[i]);
+        o += (size_t)snprintf(ri->tags + o, sizeof ri->tags - o, "%s%s", o ? "," : "", sr->tags[i]);
     }
     snprintf(ri->file, sizeof ri->file, "%s", sr->file ? sr->file : "");
     ri->line = sr->line;
@@ -955,7 +955,7 @@ static void compile_rule(struct loader *L, const struct sigma_rule *sr)
         diag_add(L->d, DIAG_ERROR, sr->file, c.fail.line ? c.fail.line : sr->line, what, "%s", c.fail.msg);
         return;
     }
-    fill_info(&st->info, sr, c.lsid);
+    detect_rule_info_fill(&st->info, sr, c.lsid);
     st->code_off = c0;
     st->code_len = L->nc - c0;
     st->test_off = t0;

@@ -108,6 +108,12 @@ const hs_database_t *detect_message_db(const struct rule_set *rs, uint16_t lsid)
  * of either kind name a rule alike. */
 void detect_rule_uuid(const char *id, const char *title, uint8_t out[16]);
 
+/* A loaded rule's rule_info from its Sigma source (strings cut to their
+ * fields, tags joined by commas as far as they fit, level medium when
+ * absent, uuid as above); the log and flow rule loaders share it. */
+struct sigma_rule;
+void detect_rule_info_fill(struct rule_info *ri, const struct sigma_rule *sr, uint16_t lsid);
+
 unsigned detect_rule_count(const struct rule_set *rs);
 const struct rule_info *detect_rule(const struct rule_set *rs, unsigned idx);
 

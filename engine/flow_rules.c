@@ -1546,26 +1546,6 @@ static void node_clauses(const struct builder *B, const struct ctree *tr, uint32
 /* ------------------------------------------------------------------ */
 /* loader: rules                                                        */
 
-static void fill_info(struct rule_info *ri, const struct sigma_rule *sr)
-{
-    memset(ri, 0, sizeof *ri);
-    snprintf(ri->id, sizeof ri->id, "%s", sr->id ? sr->id : "");
-    snprintf(ri->name, sizeof ri->name, "%s", sr->name ? sr->name : "");
-    snprintf(ri->title, sizeof ri->title, "%s", sr->title ? sr->title : "");
-    snprintf(ri->author, sizeof ri->author, "%s", sr->author ? sr->author : "");
-    size_t o = 0;
-    for (unsigned i = 0; i < sr->ntags; i++) {
-        size_t l = strlen(sr->tags[i]);
-        if (o + l + (o ? 1 : 0) >= sizeof ri->tags)
-            break;
-        o += (size_t)snprintf(ri->tags + o, sizeof ri->tags - o, "%s%s", o ? "," : "", sr->tags[i]);
-    }
-    snprintf(ri->file, sizeof ri->file, "%s", sr->file ? sr->file : "");
-    ri->line = sr->line;
-    ri->level = sr->level ? sr->level : RULE_LEVEL_MEDIUM;
-    detect_rule_uuid(ri->id, ri->title, ri->uuid);
-}
-
 static bool is_flow_logsource(const struct logsource *ls)
 {
     bool cat = !strcasecmp(ls->category, "flow");
@@ -1638,7 +1618,7 @@ static int compile_rule(struct builder *B, const struct sigma_rule *sr)
     }
     free(tr.n);
     free(tr.kids);
-    fill_info(&rs->info[rs->n_rules], sr);
+    detect_rule_info_fill(&rs->info[rs->n_rules], sr, 0);
     rs->n_rules++;
     return 0;
 }
