@@ -60,14 +60,19 @@ void diag_print(const struct diag *d, void *file)
                 d->warnings - shown_w);
 }
 
-void diag_first_set(struct diag_first *f, unsigned line, const char *fmt, ...)
+void diag_first_vset(struct diag_first *f, unsigned line, const char *fmt, va_list ap)
 {
     if (f->failed)
         return;
     f->failed = true;
     f->line = line;
+    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+}
+
+void diag_first_set(struct diag_first *f, unsigned line, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+    diag_first_vset(f, line, fmt, ap);
     va_end(ap);
 }

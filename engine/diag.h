@@ -7,6 +7,7 @@
 #ifndef VIGIL_ENGINE_DIAG_H
 #define VIGIL_ENGINE_DIAG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -45,6 +46,8 @@ struct diag_first {
     char msg[DIAG_MSG_MAX];
 };
 void diag_first_set(struct diag_first *f, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void diag_first_vset(struct diag_first *f, unsigned line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Prints every entry as "FILE:LINE: error: [what] msg". */
 void diag_print(const struct diag *d, void *file /* FILE * */);

@@ -1232,13 +1232,13 @@ static enum doc_result parse_doc(struct pctx *c, const yaml_node_t *root, unsign
     r->line = doc_line;
     r->file = strdup(c->y.file);
     r->title = str_field(c, root, "title", true);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         r->id = str_field(c, root, "id", false);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         r->name = str_field(c, root, "name", false);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         r->status = str_field(c, root, "status", false);
-    if (!c->y.failed) {
+    if (!c->y.fail.failed) {
         yaml_node_t *an = yaml_doc_map_get(&c->y, root, "author");
         if (an && an->type == YAML_SEQUENCE_NODE) {
             /* some rules list authors */
@@ -1257,17 +1257,17 @@ static enum doc_result parse_doc(struct pctx *c, const yaml_node_t *root, unsign
             r->author = str_field(c, root, "author", false);
         }
     }
-    if (!c->y.failed && r->title && r->title[0] == '\0')
+    if (!c->y.fail.failed && r->title && r->title[0] == '\0')
         yaml_doc_fail(&c->y, root, "empty title");
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         parse_level(c, root, r);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         parse_tags(c, root, r);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         parse_logsource(c, root, r);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         parse_detection(c, root, r);
-    if (c->y.failed) {
+    if (c->y.fail.failed) {
         sigma_rule_free(r);
         return DOC_ERROR;
     }

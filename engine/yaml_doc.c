@@ -39,13 +39,9 @@ void yaml_doc_stream_close(struct yaml_doc_stream *s) { yaml_parser_delete(&s->p
 
 void yaml_doc_fail(struct yaml_doc *y, const yaml_node_t *n, const char *fmt, ...)
 {
-    if (y->failed)
-        return;
-    y->failed = true;
-    y->err_line = yaml_doc_line(n);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(y->err, sizeof y->err, fmt, ap);
+    diag_first_vset(&y->fail, yaml_doc_line(n), fmt, ap);
     va_end(ap);
 }
 
@@ -57,7 +53,7 @@ void yaml_doc_oom(struct yaml_doc *y, const yaml_node_t *n)
 
 void yaml_doc_report(const struct yaml_doc *y, struct diag *d, unsigned doc_line)
 {
-    diag_add(d, DIAG_ERROR, y->file, y->err_line ? y->err_line : doc_line, y->what, "%s", y->err);
+    diag_add(d, DIAG_ERROR, y->file, y->fail.line ? y->fail.line : doc_line, y->what, "%s", y->fail.msg);
 }
 
 yaml_node_t *yaml_doc_node(const struct yaml_doc *y, int idx) { return yaml_document_get_node(y->doc, idx); }

@@ -47,10 +47,8 @@ struct yaml_doc {
     yaml_document_t *doc;
     const char *file;
     char what[128];          /* what messages are about: the rule's id, name or title ("" if none) */
-    bool failed;             /* an error was recorded: the document is rejected */
+    struct diag_first fail;  /* the first error (failed: the document is rejected; line 0: no node) */
     bool oom;                /* ... and it was running out of memory */
-    unsigned err_line;       /* the error's line (1-based), 0 when it names no node */
-    char err[DIAG_MSG_MAX];
 };
 
 /* Records an error at n's line (n may be NULL).  Only the first error of a

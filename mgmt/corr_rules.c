@@ -636,7 +636,7 @@ static int parse_correlation(struct pctx *c, const yaml_node_t *corr, struct cor
         yaml_doc_fail(&c->y, rn, "%s needs at least two rules", types[r->type - 1]);
 
     yaml_node_t *gn = yaml_doc_map_get(&c->y, corr, "group-by");
-    if (!c->y.failed && gn && !null_scalar(gn) &&
+    if (!c->y.fail.failed && gn && !null_scalar(gn) &&
         !str_list(c, gn, "group-by", r->group, CORR_MAX_GROUP, &r->ngroup, NULL))
         for (unsigned i = 0; i < r->ngroup; i++)
             for (unsigned j = 0; j < i; j++)
@@ -644,7 +644,7 @@ static int parse_correlation(struct pctx *c, const yaml_node_t *corr, struct cor
                     yaml_doc_fail(&c->y, gn, "group-by lists '%s' twice", r->group[i]);
 
     yaml_node_t *ts = yaml_doc_map_get(&c->y, corr, "timespan");
-    if (!c->y.failed) {
+    if (!c->y.fail.failed) {
         const char *s = yaml_doc_scalar(ts, &len);
         if (!ts)
             yaml_doc_fail(&c->y, corr, "missing 'timespan' in correlation");
@@ -653,10 +653,10 @@ static int parse_correlation(struct pctx *c, const yaml_node_t *corr, struct cor
                           s ? (int)(len > 40 ? 40 : len) : 1, s ? s : "?");
     }
 
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         parse_condition(c, yaml_doc_map_key(&c->y, corr, "condition"), yaml_doc_map_get(&c->y, corr, "condition"), r);
 
-    if (!c->y.failed && r->type == CORR_VALUE_COUNT) {
+    if (!c->y.fail.failed && r->type == CORR_VALUE_COUNT) {
         /* a window must hold lo distinct values to see the threshold crossed,
          * hi+1 to see an upper bound exceeded */
         uint64_t need = r->cond.has_hi ? r->cond.hi + 1 : r->cond.lo;
@@ -669,7 +669,7 @@ static int parse_correlation(struct pctx *c, const yaml_node_t *corr, struct cor
     }
 
     yaml_node_t *gen = yaml_doc_map_get(&c->y, corr, "generate");
-    if (!c->y.failed && gen && !null_scalar(gen)) {
+    if (!c->y.fail.failed && gen && !null_scalar(gen)) {
         const char *s = yaml_doc_scalar(gen, &len);
         if (s && ((len == 4 && !strncasecmp(s, "true", 4)) || (len == 3 && !strncasecmp(s, "yes", 3))))
             r->generate = true;
@@ -677,9 +677,9 @@ static int parse_correlation(struct pctx *c, const yaml_node_t *corr, struct cor
             yaml_doc_fail(&c->y, gen, "'generate' must be true or false");
     }
 
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         apply_aliases(c, corr, r);
-    return c->y.failed ? -1 : 0;
+    return c->y.fail.failed ? -1 : 0;
 }
 
 /* A rule with neither id, name nor title (the spec's own examples have
@@ -725,23 +725,23 @@ static enum doc_result parse_doc(struct pctx *c, const yaml_node_t *root, unsign
     if (!(r->file = strdup(c->y.file)))
         yaml_doc_oom(&c->y, root);
     yaml_node_t *n;
-    if (!c->y.failed && (n = yaml_doc_map_get(&c->y, root, "title")) && !null_scalar(n))
+    if (!c->y.fail.failed && (n = yaml_doc_map_get(&c->y, root, "title")) && !null_scalar(n))
         r->title = str_of(c, n, "title");
-    if (!c->y.failed && (n = yaml_doc_map_get(&c->y, root, "id")) && !null_scalar(n))
+    if (!c->y.fail.failed && (n = yaml_doc_map_get(&c->y, root, "id")) && !null_scalar(n))
         r->id = str_of(c, n, "id");
-    if (!c->y.failed && (n = yaml_doc_map_get(&c->y, root, "name")) && !null_scalar(n))
+    if (!c->y.fail.failed && (n = yaml_doc_map_get(&c->y, root, "name")) && !null_scalar(n))
         r->name = str_of(c, n, "name");
-    if (!c->y.failed && !r->title && !(r->title = strdup("")))
+    if (!c->y.fail.failed && !r->title && !(r->title = strdup("")))
         yaml_doc_oom(&c->y, root);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         parse_level(c, root, r);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         parse_tags(c, root, r);
-    if (!c->y.failed)
+    if (!c->y.fail.failed)
         parse_correlation(c, corr, r);
 
     /* ids and names must be unique: references and checkpoints rely on it */
-    for (unsigned i = 0; !c->y.failed && i < c->rs->n; i++) {
+    for (unsigned i = 0; !c->y.fail.failed && i < c->rs->n; i++) {
         const struct corr_rule *o = c->rs->rules[i];
         if (r->id && o->id && !strcmp(r->id, o->id))
             yaml_doc_fail(&c->y, yaml_doc_map_get(&c->y, root, "id"), "duplicate id (first at %s:%u)", o->file,
@@ -750,7 +750,7 @@ static enum doc_result parse_doc(struct pctx *c, const yaml_node_t *root, unsign
             yaml_doc_fail(&c->y, yaml_doc_map_get(&c->y, root, "name"), "duplicate name '%s' (first at %s:%u)",
                           r->name, o->file, o->line);
     }
-    if (c->y.failed) {
+    if (c->y.fail.failed) {
         rule_free(r);
         return DOC_ERROR;
     }
