@@ -48,6 +48,7 @@
 #include "engine/signal.h"
 #include "mgmt/corr_rules.h"
 #include "mgmt/correlate.h"
+#include "bench/bench_common.h"
 
 enum { D_FW_DENY, D_FW_SYN, D_SSH_FAIL, D_SSH_INVALID, D_SSH_OK, D_WEB_TRAV, D_SUDO, D_OTHER, D_COUNT };
 
@@ -100,12 +101,6 @@ static double clock_s(clockid_t id)
     struct timespec ts;
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static void die(const char *what)
@@ -180,7 +175,7 @@ static struct run run(const struct corr_ruleset *rs, struct vigil_signal *ring, 
         fflush(stdout);
     }
     corr_engine_free(e);
-    qsort(rate, rounds, sizeof *rate, cmp_d);
+    qsort(rate, rounds, sizeof *rate, bench_cmp_double);
     out.median = rate[rounds / 2];
     out.worst = rate[0];
     out.best = rate[rounds - 1];

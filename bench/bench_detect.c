@@ -61,6 +61,7 @@
 #include "engine/logsource.h"
 #include "engine/parser.h"
 #include "engine/syslog.h"
+#include "bench/bench_common.h"
 
 /* Results go here so the compiler cannot drop the work being timed. */
 static volatile int sink;
@@ -69,13 +70,6 @@ static void die(const char *what)
 {
     fprintf(stderr, "bench_detect: %s: %s\n", what, strerror(errno));
     exit(1);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static uint64_t rng = 88172645463325252ull;
@@ -423,7 +417,6 @@ struct timing {
     double parse, both; /* ns per event, medians */
 };
 
-static int cmp_d(const void *a, const void *b);
 
 static struct timing time_events(const struct parser_set *ps, hs_scratch_t *scratch, const struct rule_set *rs,
                                  struct detect_state *st, struct event_fields *ef, const size_t *idx, size_t n,
@@ -432,22 +425,22 @@ static struct timing time_events(const struct parser_set *ps, hs_scratch_t *scra
     double *a = calloc(rounds, sizeof *a), *b = calloc(rounds, sizeof *b);
     uint32_t out[256];
     for (unsigned r = 0; r < rounds; r++) {
-        double t0 = now();
+        double t0 = bench_now_s();
         for (size_t i = 0; i < n; i++) {
             prepare(ps, scratch, &evs[idx[i]], ef);
             sink += ef->n;
         }
-        double t1 = now();
+        double t1 = bench_now_s();
         for (size_t i = 0; i < n; i++) {
             prepare(ps, scratch, &evs[idx[i]], ef);
             sink += detect_eval(rs, scratch, st, ef, out, 256);
         }
-        double t2 = now();
+        double t2 = bench_now_s();
         a[r] = (t1 - t0) * 1e9 / (double)n;
         b[r] = (t2 - t1) * 1e9 / (double)n;
     }
-    qsort(a, rounds, sizeof *a, cmp_d);
-    qsort(b, rounds, sizeof *b, cmp_d);
+    qsort(a, rounds, sizeof *a, bench_cmp_double);
+    qsort(b, rounds, sizeof *b, bench_cmp_double);
     struct timing t = {a[rounds / 2], b[rounds / 2]};
     free(a);
     free(b);
@@ -516,22 +509,22 @@ static double time_replay(const struct rule_set *rs, hs_scratch_t *scratch, stru
     uint32_t out[256];
     unsigned reps = n < 20000 ? (unsigned)(20000 / (n ? n : 1)) + 1 : 1;
     for (unsigned r = 0; r < rounds; r++) {
-        double t0 = now();
+        double t0 = bench_now_s();
         for (unsigned k = 0; k < reps; k++)
             for (size_t i = 0; i < n; i++) {
                 replay(ef, idx[i]);
                 sink += ef->n;
             }
-        double t1 = now();
+        double t1 = bench_now_s();
         for (unsigned k = 0; k < reps; k++)
             for (size_t i = 0; i < n; i++) {
                 replay(ef, idx[i]);
                 sink += detect_eval(rs, scratch, st, ef, out, 256);
             }
-        double t2 = now();
+        double t2 = bench_now_s();
         a[r] = ((t2 - t1) - (t1 - t0)) * 1e9 / (double)(n * reps);
     }
-    qsort(a, rounds, sizeof *a, cmp_d);
+    qsort(a, rounds, sizeof *a, bench_cmp_double);
     double m = a[rounds / 2];
     free(a);
     return m;
@@ -553,7 +546,7 @@ static double time_floor(const struct rule_set *rs, hs_scratch_t *scratch, const
     double *a = calloc(rounds, sizeof *a);
     unsigned reps = n < 20000 ? (unsigned)(20000 / (n ? n : 1)) + 1 : 1, hits = 0;
     for (unsigned r = 0; r < rounds; r++) {
-        double t0 = now();
+        double t0 = bench_now_s();
         for (unsigned k = 0; k < reps; k++)
             for (size_t i = 0; i < n; i++) {
                 const struct snap *sn = &snaps[idx[i]];
@@ -562,22 +555,16 @@ static double time_floor(const struct rule_set *rs, hs_scratch_t *scratch, const
                 if (db && sn->n && m->id == FID_MESSAGE && m->type == FIELD_STR && m->v.s.len)
                     hs_scan(db, m->v.s.ptr, m->v.s.len, 0, scratch, count_match, &hits);
             }
-        a[r] = (now() - t0) * 1e9 / (double)(n * reps);
+        a[r] = (bench_now_s() - t0) * 1e9 / (double)(n * reps);
     }
     sink += (int)hits;
-    qsort(a, rounds, sizeof *a, cmp_d);
+    qsort(a, rounds, sizeof *a, bench_cmp_double);
     double m = a[rounds / 2];
     free(a);
     return m;
 }
 
 /* ---------------- main ---------------- */
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -698,22 +685,22 @@ int main(int argc, char **argv)
     unsigned pre_errors = d.errors, pre_compiled, pre_reused;
     hsdb_cache_stats(cache, &pre_compiled, &pre_reused);
     struct rule_set *rs = NULL;
-    double t0 = now();
+    double t0 = bench_now_s();
     if (detect_load(rules, n_rules_paths, fieldmap, reg, lt, NULL, cache, &rs, &d) != 0) {
         diag_print(&d, stderr);
         return 1;
     }
-    double compile = now() - t0;
+    double compile = bench_now_s() - t0;
     unsigned compiled, reused;
     hsdb_cache_stats(cache, &compiled, &reused);
     /* again, from the cache (what a ruleset file load costs) */
     struct diag d2;
     diag_init(&d2);
     struct rule_set *rs2 = NULL;
-    t0 = now();
+    t0 = bench_now_s();
     if (detect_load(rules, n_rules_paths, fieldmap, reg, lt, NULL, cache, &rs2, &d2) != 0)
         die("reload");
-    double reload = now() - t0;
+    double reload = bench_now_s() - t0;
     detect_free(rs2);
     diag_free(&d2);
     unsigned n_rules = detect_rule_count(rs);
@@ -781,11 +768,11 @@ int main(int argc, char **argv)
         all[i] = i;
     capture(ps, scratch, &ef);
     if (getenv("BENCH_DETECT_PROFILE")) { /* only detect_eval on replayed fields, for a profiler */
-        double until = now() + atof(getenv("BENCH_DETECT_PROFILE"));
+        double until = bench_now_s() + atof(getenv("BENCH_DETECT_PROFILE"));
         const char *ols = getenv("BENCH_DETECT_LOGSOURCE"); /* a log source id */
         int only = ols ? atoi(ols) : -1;
         uint32_t o[256];
-            while (now() < until)
+            while (bench_now_s() < until)
             for (size_t i = 0; i < n_evs; i++)
                 if (only < 0 || snaps[i].logsource == only) {
                     replay(&ef, i);

@@ -38,17 +38,12 @@
 #include "dataplane/tap.h"
 #include "dataplane/worker.h"
 #include "engine/ruleset.h"
+#include "bench/bench_common.h"
 
 #define MAX_TEMPLATES 8192
 #define GEN_BURST 32
 
 static volatile int stop;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Reads up to max non-empty lines from files into frames of exactly frame_size
  * bytes (payload padded with spaces or cut). */
@@ -256,7 +251,7 @@ int main(int argc, char **argv)
     }
     stop = 1;
     rte_eal_mp_wait_lcore();
-    qsort(results, (size_t)rounds, sizeof results[0], cmp_double);
+    qsort(results, (size_t)rounds, sizeof results[0], bench_cmp_double);
     double med = results[rounds / 2];
     uint64_t malformed = 0;
     for (int i = 1; i < PKT_DROP__COUNT; i++)

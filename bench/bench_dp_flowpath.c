@@ -38,24 +38,12 @@
 #include "dataplane/worker.h"
 #include "engine/flow_rules.h"
 #include "engine/signal.h"
+#include "bench/bench_common.h"
 
 struct dgram {
     uint8_t *p;
     uint32_t len;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static uint8_t *load(const char *path, uint32_t *len)
 {
@@ -125,16 +113,16 @@ static double run_set(struct worker *w, const struct dgram *ds, unsigned n, unsi
     pi.src.addr[3] = 254;
     pi.src_port = 40000;
     for (int k = 0; k < rounds; k++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         uint64_t recs = 0;
         do {
             for (unsigned i = 0; i < n; i++)
                 flow_handle_datagram(w, &pi, ds[i].p, ds[i].len);
             recs += records_per_round;
-        } while (now_s() - t0 < seconds);
-        r[k] = (now_s() - t0) * 1e9 / (double)recs;
+        } while (bench_now_s() - t0 < seconds);
+        r[k] = (bench_now_s() - t0) * 1e9 / (double)recs;
     }
-    qsort(r, (size_t)rounds, sizeof r[0], cmp_double);
+    qsort(r, (size_t)rounds, sizeof r[0], bench_cmp_double);
     return r[rounds / 2];
 }
 
@@ -199,12 +187,12 @@ int main(int argc, char **argv)
     snprintf(lc.name, sizeof lc.name, "blocklist");
     snprintf(lc.path, sizeof lc.path, "%s", list);
     char err[512];
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (reputation_build(&lc, 1, 0, &listed.rep, err, sizeof err)) {
         fprintf(stderr, "bench_dp_flowpath: %s\n", err);
         return 1;
     }
-    double build_s = now_s() - t0;
+    double build_s = bench_now_s() - t0;
     unlink(list);
     unsigned nr = flow_rules_count(plain.rules);
     plain.n_workers = listed.n_workers = 1;

@@ -8,21 +8,9 @@
 
 #include "bench/pktcraft.h"
 #include "dataplane/pkt_decode.h"
+#include "bench/bench_common.h"
 
 #define RUNS 7
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double bench(const char *name, const uint8_t *frame, uint32_t len, long iters)
 {
@@ -35,15 +23,15 @@ static double bench(const char *name, const uint8_t *frame, uint32_t len, long i
         exit(1);
     }
     for (int r = 0; r < RUNS; r++) {
-        double t0 = now_ns();
+        double t0 = bench_now_ns();
         for (long i = 0; i < iters; i++) {
             pkt_decode(frame, len, &pi);
             sink += pi.payload_len;
             __asm__ volatile("" ::: "memory");   /* keep each decode */
         }
-        runs[r] = (now_ns() - t0) / (double)iters;
+        runs[r] = (bench_now_ns() - t0) / (double)iters;
     }
-    qsort(runs, RUNS, sizeof runs[0], cmp_double);
+    qsort(runs, RUNS, sizeof runs[0], bench_cmp_double);
     printf("%-34s %4u bytes  %6.2f ns/frame (median of %d x %ld; min %.2f max %.2f)\n", name, len,
            runs[RUNS / 2], RUNS, iters, runs[0], runs[RUNS - 1]);
     (void)sink;

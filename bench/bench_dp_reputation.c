@@ -23,6 +23,7 @@
 #include <rte_memory.h>
 
 #include "dataplane/reputation.h"
+#include "bench/bench_common.h"
 
 #define LISTS 4
 #define PROBES (1u << 20)
@@ -37,22 +38,9 @@ static uint32_t rnd32(void)
     return (uint32_t)((rng * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return v[n / 2];
 }
 
@@ -141,11 +129,11 @@ static double time_lookups(const struct reputation *r, const struct vigil_ip *pr
         hits += reputation_lookup(r, &probes[i]) != 0;
     *hit_rate = (double)hits / PROBES;
     for (int k = 0; k < rounds; k++) {
-        double t0 = now_ns();
+        double t0 = bench_now_ns();
         uint32_t acc = 0;
         for (unsigned i = 0; i < PROBES; i++)
             acc += reputation_lookup(r, &probes[i]);
-        t[k] = (now_ns() - t0) / PROBES;
+        t[k] = (bench_now_ns() - t0) / PROBES;
         sink += acc;
     }
     (void)sink;
@@ -159,10 +147,10 @@ static double time_bulk(const struct reputation *r, const struct vigil_ip *probe
     static uint32_t masks[PROBES];
     volatile uint32_t sink = 0;
     for (int k = 0; k < rounds; k++) {
-        double t0 = now_ns();
+        double t0 = bench_now_ns();
         for (unsigned i = 0; i < PROBES; i += batch)
             reputation_lookup_bulk(r, probes + i, masks + i, PROBES - i < batch ? PROBES - i : batch);
-        t[k] = (now_ns() - t0) / PROBES;
+        t[k] = (bench_now_ns() - t0) / PROBES;
         sink += masks[k];
     }
     (void)sink;

@@ -22,6 +22,8 @@
 
 #include <hs/hs.h>
 
+#include "bench/bench_common.h"
+
 static const char *const literals[] = {
     "../", "..%2f", "%2e%2e/", "%2e%2e%2f", "..\\", "..%5c", "/etc/passwd", "/etc/shadow", "c:\\windows\\",
     "/proc/self/environ", "union select", "union all select", "union+select", "union%20select", "' or 1=1",
@@ -48,13 +50,6 @@ struct line {
     uint32_t len;
 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ctx)
 {
     (void)id, (void)from, (void)to, (void)flags;
@@ -62,18 +57,12 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median_scan_ns(const hs_database_t *db, hs_scratch_t *s, const struct line *lines, size_t n,
                              uint32_t cut, int rounds, unsigned long *hits)
 {
     double r[64];
     for (int k = 0; k < rounds; k++) {
-        double t0 = now();
+        double t0 = bench_now_s();
         size_t scans = 0;
         do {
             for (size_t i = 0; i < n; i++) {
@@ -84,10 +73,10 @@ static double median_scan_ns(const hs_database_t *db, hs_scratch_t *s, const str
                 }
             }
             scans += n;
-        } while (now() - t0 < 0.3);
-        r[k] = (now() - t0) * 1e9 / (double)scans;
+        } while (bench_now_s() - t0 < 0.3);
+        r[k] = (bench_now_s() - t0) * 1e9 / (double)scans;
     }
-    qsort(r, (size_t)rounds, sizeof r[0], cmp_double);
+    qsort(r, (size_t)rounds, sizeof r[0], bench_cmp_double);
     return r[rounds / 2];
 }
 

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "engine/netflow.h"
+#include "bench/bench_common.h"
 
 #define ROUNDS 7
 #define NPKT 256
@@ -316,13 +317,6 @@ static void synth_v5(struct pktset *s)
 
 /* ---- timing ---------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static uint64_t sink;
 static struct nf_record recs[64];
 
@@ -334,7 +328,7 @@ static double round_ns(struct nf_decoder *d, struct pktset *s, uint32_t *seq, do
     struct nf_output out = {recs, 64, 0, NULL, NULL};
     uint64_t n = 0, sum = 0;
     int64_t now = 1700000000LL * NS;
-    double t0 = now_s(), t;
+    double t0 = bench_now_s(), t;
     do {
         for (unsigned k = 0; k < NPKT; k++) {
             uint8_t *p = s->pkt[k];
@@ -350,7 +344,7 @@ static double round_ns(struct nf_decoder *d, struct pktset *s, uint32_t *seq, do
                 sum += recs[i].bytes ^ (uint64_t)recs[i].start_ns;
             n += out.n;
         }
-        t = now_s();
+        t = bench_now_s();
     } while (t - t0 < secs);
     sink += sum;
     *records = n;

@@ -55,6 +55,7 @@
 #include "engine/logsource.h"
 #include "engine/parser.h"
 #include "engine/syslog.h"
+#include "bench/bench_common.h"
 
 struct family {
     char name[96];
@@ -298,19 +299,6 @@ static void load_corpus(const char *dir)
     free(names);
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* ---- --verbose: frequent unclaimed shapes ---- */
 
 struct shape {
@@ -459,12 +447,12 @@ int main(int argc, char **argv)
     diag_init(&d);
     struct parser_set *ps;
     struct parser_limits lim = {4096, 64};
-    double t0 = now_ns();
+    double t0 = bench_now_ns();
     if (parser_set_load(&packs, 1, reg, lt, &lim, cache, &ps, &d) != 0) {
         diag_print(&d, stderr);
         return 1;
     }
-    double t_load = now_ns() - t0;
+    double t_load = bench_now_ns() - t0;
     diag_print(&d, stderr);
     hs_scratch_t *scratch = NULL;
     if (parser_set_alloc_scratch(ps, &scratch) != 0) {
@@ -522,20 +510,20 @@ int main(int argc, char **argv)
             if (!f->n)
                 continue;
             for (int r = 0; r < rounds; r++) {
-                double a = now_ns();
+                double a = bench_now_ns();
                 for (size_t i = f->first; i < f->first + f->n; i++) {
                     event_fields_from_syslog(&ef, &events[i]);
                     sk += ef.n;
                 }
-                double b = now_ns();
+                double b = bench_now_ns();
                 for (size_t i = f->first; i < f->first + f->n; i++) {
                     event_fields_from_syslog(&ef, &events[i]);
                     sk += parser_set_parse(ps, scratch, &events[i], &ef);
                 }
-                double c = now_ns();
+                double c = bench_now_ns();
                 v[r] = ((c - b) - (b - a)) / (double)f->n;
             }
-            qsort(v, (size_t)rounds, sizeof *v, cmp_double);
+            qsort(v, (size_t)rounds, sizeof *v, bench_cmp_double);
             f->ns = v[rounds / 2];
         }
         (void)sk;
@@ -576,24 +564,24 @@ int main(int argc, char **argv)
     double *cl = malloc((size_t)rounds * sizeof *cl), *un = malloc((size_t)rounds * sizeof *un);
     volatile int sink = 0;
     for (int r = 0; r < rounds; r++) {
-        double a = now_ns();
+        double a = bench_now_ns();
         for (size_t i = 0; i < n_events; i++) {
             event_fields_from_syslog(&ef, &events[i]);
             sink += ef.n;
         }
-        double b = now_ns();
+        double b = bench_now_ns();
         for (size_t i = 0; i < n_events; i++) {
             event_fields_from_syslog(&ef, &events[i]);
             sink += parser_set_parse(ps, scratch, &events[i], &ef);
         }
-        double c = now_ns();
+        double c = bench_now_ns();
         base[r] = (b - a) / (double)n_events;
         full[r] = (c - b) / (double)n_events;
         /* claimed and unclaimed lines on their own */
         double ca = 0, ua = 0;
         size_t cn = 0, un_ = 0;
         for (int pass = 0; pass < 2; pass++) {
-            double s0 = now_ns();
+            double s0 = bench_now_ns();
             for (size_t i = 0; i < n_events; i++) {
                 if (claimed[i] != (pass == 0))
                     continue;
@@ -604,7 +592,7 @@ int main(int argc, char **argv)
                 else
                     un_++;
             }
-            double s1 = now_ns();
+            double s1 = bench_now_ns();
             if (pass == 0)
                 ca = cn ? (s1 - s0) / (double)cn : 0;
             else
@@ -614,10 +602,10 @@ int main(int argc, char **argv)
         un[r] = ua - base[r];
     }
     (void)sink;
-    qsort(base, (size_t)rounds, sizeof *base, cmp_double);
-    qsort(full, (size_t)rounds, sizeof *full, cmp_double);
-    qsort(cl, (size_t)rounds, sizeof *cl, cmp_double);
-    qsort(un, (size_t)rounds, sizeof *un, cmp_double);
+    qsort(base, (size_t)rounds, sizeof *base, bench_cmp_double);
+    qsort(full, (size_t)rounds, sizeof *full, bench_cmp_double);
+    qsort(cl, (size_t)rounds, sizeof *cl, bench_cmp_double);
+    qsort(un, (size_t)rounds, sizeof *un, bench_cmp_double);
     int m = rounds / 2;
     printf("\nparse cost over %zu lines, median of %d rounds:\n", n_events, rounds);
     printf("  event_fields_from_syslog alone:            %6.1f ns/msg\n", base[m]);

@@ -24,6 +24,7 @@
 
 #include "engine/ruleset.h"
 #include "engine/syslog.h"
+#include "bench/bench_common.h"
 
 struct line {
     char *p;
@@ -101,19 +102,6 @@ static void load_tree(const char *dir)
     closedir(d);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void write_synthetic(const char *dir, unsigned n)
 {
     static const char *const words[] = {"password", "session", "invalid", "denied", "admin", "root", "failure",
@@ -154,7 +142,7 @@ static double time_rounds(const struct ruleset *rs, int rounds, double seconds, 
     struct syslog_ctx ctx = {.received_ns = 1774000000LL * 1000000000LL};
     uint64_t total_sig = 0, total_msgs = 0;
     for (int k = 0; k < rounds; k++) {
-        double t0 = now(), t;
+        double t0 = bench_now_s(), t;
         uint64_t msgs = 0;
         do {
             for (size_t i = 0; i < n_lines; i++) {
@@ -167,12 +155,12 @@ static double time_rounds(const struct ruleset *rs, int rounds, double seconds, 
                 }
                 msgs++;
             }
-            t = now() - t0;
+            t = bench_now_s() - t0;
         } while (t < seconds);
         total_msgs += msgs;
         r[k] = t * 1e9 / (double)msgs;
     }
-    qsort(r, (size_t)rounds, sizeof r[0], cmp_d);
+    qsort(r, (size_t)rounds, sizeof r[0], bench_cmp_double);
     if (signals)
         *signals = (double)total_sig / (double)total_msgs;
     return r[rounds / 2];
@@ -183,9 +171,9 @@ static struct ruleset *load(struct ruleset_config *cfg, double *secs)
     struct diag d;
     diag_init(&d);
     struct ruleset *rs;
-    double t0 = now();
+    double t0 = bench_now_s();
     int rc = ruleset_load(cfg, &rs, &d);
-    *secs = now() - t0;
+    *secs = bench_now_s() - t0;
     if (rc || ruleset_attach_workers(rs, 1)) {
         diag_print(&d, stderr);
         exit(1);

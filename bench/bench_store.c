@@ -22,13 +22,7 @@
 #include <unistd.h>
 
 #include "storage/store.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench/bench_common.h"
 
 /* A store directory holds LMDB's two files and the writer lock. */
 static void rm_store(const char *dir)
@@ -41,12 +35,6 @@ static void rm_store(const char *dir)
     snprintf(p, sizeof p, "%s/lock.mdb", dir);
     unlink(p);
     rmdir(dir);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static void mk_alert(struct vigil_alert *a, unsigned i, int64_t t0)
@@ -111,7 +99,7 @@ static int one_round(const char *tmp, enum store_durability d, unsigned batch, u
     struct vigil_entity e;
     memset(&e, 0, sizeof e);
     int64_t t0 = 1800000000LL * 1000000000LL;
-    double start = now_s();
+    double start = bench_now_s();
     for (unsigned i = 0; i < n; i++) {
         mk_alert(&a, i, t0);
         if (store_stage_alert(st, &a)) {
@@ -133,7 +121,7 @@ static int one_round(const char *tmp, enum store_durability d, unsigned batch, u
         fprintf(stderr, "flush: %s\n", store_last_error(st));
         return -1;
     }
-    double dt = now_s() - start;
+    double dt = bench_now_s() - start;
     res->rate = n / dt;
     struct store_stats s;
     store_stats(st, &s);
@@ -143,12 +131,12 @@ static int one_round(const char *tmp, enum store_durability d, unsigned batch, u
     struct stat sb;
     res->file_per_alert = stat(data, &sb) == 0 ? (double)sb.st_size / n : 0;
     struct store_verify_result vr;
-    double v0 = now_s();
+    double v0 = bench_now_s();
     if (store_verify(st, NULL, &vr) || !vr.ok) {
         fprintf(stderr, "verify failed\n");
         return -1;
     }
-    res->verify_s = now_s() - v0;
+    res->verify_s = bench_now_s() - v0;
     store_close(st);
     rm_store(dir);
     return 0;
@@ -217,7 +205,7 @@ int main(int argc, char **argv)
                     return 1;
                 rates[k] = r.rate;
             }
-            qsort(rates, rounds, sizeof rates[0], cmp_double);
+            qsort(rates, rounds, sizeof rates[0], bench_cmp_double);
             char spread[64];
             snprintf(spread, sizeof spread, "[%.0fk..%.0fk]", rates[0] / 1e3, rates[rounds - 1] / 1e3);
             printf("%-11s %6u %12.0fk/s %22s %12.0f %12.0f %8.2fs\n", ml[m], batch, rates[rounds / 2] / 1e3, spread,

@@ -22,6 +22,7 @@
 #include "engine/event.h"
 #include "engine/syslog.h"
 #include "engine/tz.h"
+#include "bench/bench_common.h"
 
 #define ROUNDS 7
 
@@ -158,13 +159,6 @@ static void load_dir(struct lineset *all, const char *dir, const char *suffix, e
     free(names);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Folds the fields into a value the optimiser cannot discard. */
 static inline uint64_t fold(const struct vigil_event *ev, const char *line)
 {
@@ -183,14 +177,14 @@ static double round_ns(const struct lineset *s, const struct syslog_ctx *ctx, do
 {
     struct vigil_event ev;
     uint64_t sum = 0, msgs = 0;
-    double t0 = now_s(), t;
+    double t0 = bench_now_s(), t;
     do {
         for (size_t i = 0; i < s->n; i++) {
             if (syslog_parse(s->ptr[i], s->len[i], ctx, &ev) == SYSLOG_OK)
                 sum += fold(&ev, s->ptr[i]);
         }
         msgs += s->n;
-        t = now_s();
+        t = bench_now_s();
     } while (t - t0 < secs);
     sink += sum;
     *msgs_out = msgs;
