@@ -1648,13 +1648,18 @@ static unsigned norm_prefix(const char *m, uint32_t len, uint64_t out[2])
 int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct vigil_event *ev,
                      struct event_fields *ef)
 {
+    /* the message as event_fields_from_syslog gave it to rules (trailing
+     * blanks already trimmed, the first field); ev's own when ef lacks it */
+    const struct field_value *mf = ef->n ? &ef->f[0] : NULL;
     const char *m = ev->message.ptr;
-    uint32_t len = m ? ev->message.len : 0;
+    uint32_t len = !m ? 0
+                   : mf && mf->id == FID_MESSAGE && mf->type == FIELD_STR && mf->v.s.ptr == m
+                       ? mf->v.s.len
+                       : field_trim_end(m, ev->message.len);
     while (len && blank(*m)) {
         m++;
         len--;
     }
-    len = field_trim_end(m, len);
     const struct ps_prog *pg = lookup_prog(ps, ev->process_name.ptr, ev->process_name.len);
     uint16_t first = ef->n;
     if (!len) {

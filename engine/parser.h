@@ -60,7 +60,8 @@ void parser_set_free(struct parser_set *ps);
 int parser_set_alloc_scratch(const struct parser_set *ps, hs_scratch_t **s);
 
 /* Parses ev's message.  ef must already hold ev's built-in fields
- * (event_fields_from_syslog).  On a match adds the parser's fields and
+ * (event_fields_from_syslog): its message field, trimmed of trailing blanks
+ * there, is what the templates see.  On a match adds the parser's fields and
  * constants, sets ef->parser and ef->logsource, and returns the parser's
  * index; otherwise sets ef->logsource from the program's default log source
  * (if any pack declares one) and returns -1. */
