@@ -2,6 +2,7 @@
  * claim, and what parsing costs.
  *
  *   bench_parse_coverage [PACKS [CORPUS_SYSLOG_DIR]] [--verbose] [--dump FAMILY] [--rounds N] [--check FILE]
+ *                        [--family NAME] [--by-parser]
  *                        [--family NAME]
  *
  * PACKS defaults to configs/parsers, CORPUS_SYSLOG_DIR to ../shared/corpus/syslog.
@@ -35,7 +36,9 @@
  * bytes (string values say whether they point into the message or the arena),
  * so two builds can be compared with diff: a parser change must leave FILE
  * byte-identical.  --family NAME keeps only the lines of the families whose
- * name contains NAME (to time or profile one family).
+ * name contains NAME (to time or profile one family).  --by-parser times the
+ * lines grouped by the parser that claimed them (the walks that failed before
+ * it included) and lists the parsers with the largest share of parse time.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -411,10 +414,82 @@ static void check_record(FILE *o, const struct parser_set *ps, const struct fiel
     }
 }
 
+/* ---- --by-parser: where the parse time goes ---- */
+
+struct parser_cost {
+    int parser;          /* -1: no parser claimed the line */
+    size_t n;
+    double ns;           /* median parse ns of one of its lines */
+};
+
+static int cmp_cost_total(const void *a, const void *b)
+{
+    const struct parser_cost *x = a, *y = b;
+    double tx = x->ns * (double)x->n, ty = y->ns * (double)y->n;
+    return tx < ty ? 1 : tx > ty ? -1 : 0;
+}
+
+/* The lines each parser claims (and the unclaimed ones) timed as a group:
+ * (fields + parse) - fields, median of the rounds; the largest totals
+ * first.  Tells which templates and which walks before them cost most. */
+static void print_by_parser(const struct parser_set *ps, struct event_fields *ef, hs_scratch_t *scratch,
+                            const int *winner, int rounds)
+{
+    unsigned np = parser_set_count(ps);
+    struct parser_cost *pc = calloc(np + 1, sizeof *pc);
+    size_t *idx = malloc(n_events * sizeof *idx), *start = calloc(np + 2, sizeof *start);
+    double *v = malloc((size_t)rounds * sizeof *v);
+    if (!pc || !idx || !start || !v)
+        die("calloc");
+    for (size_t i = 0; i < n_events; i++)   /* counting sort of the lines by winner (+1) */
+        start[winner[i] + 2]++;
+    for (unsigned k = 1; k <= np + 1; k++)
+        start[k] += start[k - 1];
+    for (size_t i = 0; i < n_events; i++)
+        idx[start[winner[i] + 1]++] = i;
+    volatile int sink = 0;
+    double total = 0;
+    for (unsigned k = 0; k <= np; k++) {
+        size_t a0 = k ? start[k - 1] : 0, a1 = start[k];
+        pc[k].parser = (int)k - 1;
+        pc[k].n = a1 - a0;
+        if (!pc[k].n)
+            continue;
+        for (int r = 0; r < rounds; r++) {
+            double a = bench_now_ns();
+            for (size_t j = a0; j < a1; j++) {
+                event_fields_from_syslog(ef, &events[idx[j]]);
+                sink += ef->n;
+            }
+            double b = bench_now_ns();
+            for (size_t j = a0; j < a1; j++) {
+                event_fields_from_syslog(ef, &events[idx[j]]);
+                sink += parser_set_parse(ps, scratch, &events[idx[j]], ef);
+            }
+            double c = bench_now_ns();
+            v[r] = ((c - b) - (b - a)) / (double)pc[k].n;
+        }
+        qsort(v, (size_t)rounds, sizeof *v, bench_cmp_double);
+        pc[k].ns = v[rounds / 2];
+        total += pc[k].ns * (double)pc[k].n;
+    }
+    (void)sink;
+    qsort(pc, np + 1, sizeof *pc, cmp_cost_total);
+    printf("\nparse cost by the parser that claimed the line (largest share of the total first):\n");
+    printf("| parser | lines | ns/line | share of parse time |\n|---|---:|---:|---:|\n");
+    for (unsigned k = 0; k <= np && k < 30 && pc[k].n; k++)
+        printf("| %s | %zu | %.0f | %.1f%% |\n", pc[k].parser >= 0 ? parser_set_name(ps, (unsigned)pc[k].parser) : "(unclaimed)",
+               pc[k].n, pc[k].ns, total > 0 ? 100.0 * pc[k].ns * (double)pc[k].n / total : 0);
+    free(pc);
+    free(idx);
+    free(start);
+    free(v);
+}
+
 int main(int argc, char **argv)
 {
     const char *packs = "configs/parsers", *corpus = "../shared/corpus/syslog", *dump = NULL, *check = NULL;
-    bool verbose = false;
+    bool verbose = false, by_parser = false;
     int rounds = 7, pos = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
@@ -423,6 +498,8 @@ int main(int argc, char **argv)
             dump = argv[++i];
         else if (!strcmp(argv[i], "--family") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--by-parser"))
+            by_parser = true;
         else if (!strcmp(argv[i], "--check") && i + 1 < argc)
             check = argv[++i];
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
@@ -432,7 +509,7 @@ int main(int argc, char **argv)
         else if (pos == 1)
             corpus = argv[i], pos++;
         else {
-            fprintf(stderr, "usage: %s [PACKS [CORPUS_SYSLOG_DIR]] [--verbose] [--dump FAMILY] [--rounds N] [--check FILE] [--family NAME]\n",
+            fprintf(stderr, "usage: %s [PACKS [CORPUS_SYSLOG_DIR]] [--verbose] [--dump FAMILY] [--rounds N] [--check FILE] [--family NAME] [--by-parser]\n",
                     argv[0]);
             return 2;
         }
@@ -473,7 +550,8 @@ int main(int argc, char **argv)
         die(check);
     bool *claimed = calloc(n_events, sizeof *claimed);
     unsigned *hits = calloc(parser_set_count(ps) + 1, sizeof *hits);
-    if (!claimed || !hits)
+    int *winner = malloc(n_events * sizeof *winner);
+    if (!claimed || !hits || !winner)
         die("calloc");
     for (size_t fi = 0; fi < n_fams; fi++) {
         struct family *f = &fams[fi];
@@ -481,6 +559,7 @@ int main(int argc, char **argv)
         for (size_t i = f->first; i < f->first + f->n; i++) {
             event_fields_from_syslog(&ef, &events[i]);
             int r = parser_set_parse(ps, scratch, &events[i], &ef);
+            winner[i] = r;
             if (r >= 0) {
                 claimed[i] = true;
                 f->claimed++;
@@ -613,6 +692,8 @@ int main(int argc, char **argv)
     printf("  parser_set_parse (difference):             %6.1f ns/msg\n", full[m] - base[m]);
     printf("    claimed lines only:                      %6.1f ns/msg\n", cl[m]);
     printf("    unclaimed lines only:                    %6.1f ns/msg\n", un[m]);
+    if (by_parser)
+        print_by_parser(ps, &ef, scratch, winner, rounds);
     unsigned comp, reused;
     hsdb_cache_stats(cache, &comp, &reused);
     printf("Hyperscan databases compiled: %u\n", comp);
@@ -623,6 +704,7 @@ int main(int argc, char **argv)
     free(un);
     free(claimed);
     free(hits);
+    free(winner);
     event_fields_free(&ef);
     hs_free_scratch(scratch);
     parser_set_free(ps);

@@ -16,9 +16,10 @@
  *      templates skip the scan and run the walkers in order: a walker accepts
  *      only messages its expression matches, so the answer is the same.  In
  *      those buckets a template whose leading literal the body (blank runs
- *      collapsed) does not start with is skipped, and templates sharing
+ *      collapsed) does not start with, or whose fixed end the body does not
+ *      end with, is skipped, and templates sharing
  *      leading steps with the one walked before resume from, or fail with,
- *      its progress (tpl_walk_memo); neither changes the answer.
+ *      its progress (tpl_walk_memo); none of these changes the answer.
  *   5. Otherwise the generic parsers (kv, cef, leef, json) of the entry, in the
  *      same order, each after its cheap claim test.
  *   6. Otherwise the event keeps the program's default log source.
@@ -88,16 +89,24 @@ struct ps_parser {
     unsigned line;
 };
 
-/* A template of a walker-only bucket, with its prefilter: the first bytes of
+/* A template of a walker-only bucket, with its prefilters: the first bytes of
  * its leading literal (tpl_literal_prefix), compared with the message's first
- * bytes, blank runs collapsed, before the walker runs. */
+ * bytes, blank runs collapsed, and the bytes it must end with
+ * (tpl_literal_suffix), compared with the message's last bytes, before the
+ * walker runs.  The suffix test is what keeps a bucket of templates that share
+ * a prefix and differ only after a DATA field ("pam_unix(%{DATA}): session
+ * closed ...", "... check pass; user unknown") from walking each of them. */
 #define PS_PREFIX 16
+#define PS_SUFFIX 8
 
 struct ps_cand {
     const struct tpl *tpl;
     unsigned pidx;
     unsigned pre_len;              /* 0: starts with a field, no prefilter */
     uint64_t pre[2], pre_mask[2];  /* the prefix bytes, and which of the 16 count */
+    unsigned suf_len;              /* 0: no fixed end, no suffix test */
+    uint64_t suf, suf_mask;        /* the end bytes in the last suf_len bytes of a word */
+    char suf_bytes[PS_SUFFIX];     /* the same, for messages shorter than a word */
 };
 
 struct ps_db {
@@ -1022,6 +1031,13 @@ static int direct_bucket(const struct parser_set *ps, struct ps_db *db, const un
         memset(mask, 0xff, c->pre_len);
         memcpy(c->pre, pre, sizeof c->pre);
         memcpy(c->pre_mask, mask, sizeof c->pre_mask);
+        char suf[PS_SUFFIX] = {0};
+        uint8_t smask[PS_SUFFIX] = {0};
+        c->suf_len = tpl_literal_suffix(c->tpl, c->suf_bytes, PS_SUFFIX);
+        memcpy(suf + PS_SUFFIX - c->suf_len, c->suf_bytes, c->suf_len);
+        memset(smask + PS_SUFFIX - c->suf_len, 0xff, c->suf_len);
+        memcpy(&c->suf, suf, sizeof c->suf);
+        memcpy(&c->suf_mask, smask, sizeof c->suf_mask);
         for (unsigned j = k + 1; j < n; j++)
             any_shared |= tpl_shared_steps(c->tpl, ps->p[idx[j]].tpl) > 0;
     }
@@ -1669,8 +1685,10 @@ int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct 
     const struct ps_db *db = (pg ? pg->tb : &ps->any)->by_byte[(uint8_t)m[0]];
 
     if (db && !db->db) {   /* small bucket: walkers in priority order */
-        uint64_t pre[2];
+        uint64_t pre[2], tail = 0;
         unsigned pre_len = UINT32_MAX;   /* computed for the first candidate with a prefix */
+        if (len >= PS_SUFFIX)
+            memcpy(&tail, m + len - PS_SUFFIX, sizeof tail);
         struct tpl_memo memo;   /* only memo.t is set up front */
         struct tpl_memo *mp = db->shared ? &memo : NULL;
         unsigned ref = 0;       /* the candidate memo.t belongs to */
@@ -1684,6 +1702,10 @@ int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct 
                     ((pre[1] ^ c->pre[1]) & c->pre_mask[1]))
                     continue;   /* its leading literal is not there: the walker would refuse at once */
             }
+            if (c->suf_len && (len >= PS_SUFFIX ? ((tail ^ c->suf) & c->suf_mask) != 0
+                                                : len < c->suf_len ||
+                                                      memcmp(m + len - c->suf_len, c->suf_bytes, c->suf_len)))
+                continue;   /* it does not end the way the template must */
             unsigned sh = mp && memo.t ? db->shared[ref * db->n + k] : 0;
             if (tpl_walk_memo(c->tpl, m, len, ef, mp, sh) >= 0)
                 return finish(ps, c->pidx, pg, ef, first);

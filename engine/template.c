@@ -1313,6 +1313,19 @@ unsigned tpl_literal_prefix(const struct tpl *t, char *buf, unsigned cap)
     return n;
 }
 
+unsigned tpl_literal_suffix(const struct tpl *t, char *buf, unsigned cap)
+{
+    if (t->open_end || !t->n || t->s[t->n - 1].kind != S_LIT)
+        return 0;
+    const struct tpl_step *s = &t->s[t->n - 1];
+    const char *l = t->lit + s->off;
+    unsigned k = s->len;   /* blank runs are one ' ' in lit; the template's trailing blanks are trimmed */
+    while (k > 0 && l[k - 1] != ' ' && s->len - k < cap)
+        k--;
+    memcpy(buf, l + k, s->len - k);
+    return s->len - k;
+}
+
 unsigned tpl_shared_steps(const struct tpl *a, const struct tpl *b)
 {
     if (!a || !b)

@@ -117,6 +117,13 @@ unsigned tpl_shared_steps(const struct tpl *a, const struct tpl *b);
  * A message whose body, blank runs collapsed to one ' ', does not start with
  * these bytes is one the walker refuses. */
 unsigned tpl_literal_prefix(const struct tpl *t, char *buf, unsigned cap);
+/* The end the template must match at: when it does not end with DATA or
+ * GREEDYDATA and its last step is a literal, the bytes after that literal's
+ * last blank, up to cap (the last cap of them), copied to buf.  Returns how
+ * many (0: no such end).  The walker matches those bytes exactly and requires
+ * the message to end right after them, so a message that does not end with
+ * them is one the walker refuses. */
+unsigned tpl_literal_suffix(const struct tpl *t, char *buf, unsigned cap);
 int tpl_walk_memo(const struct tpl *t, const char *msg, uint32_t len, struct event_fields *ef, struct tpl_memo *memo,
                   unsigned shared);
 

@@ -889,6 +889,44 @@ Test(parser, prefilter_and_shared_steps_keep_file_order)
     remove_tmpdir();
 }
 
+/* Walker-only buckets: the suffix prefilter skips a template whose final
+ * literal is not at the message's end, and never one that would accept:
+ * blank runs before the final word, messages shorter than a word, a final
+ * literal longer than the test, and the same literal inside the message. */
+Test(parser, suffix_prefilter_keeps_answers)
+{
+    const char *p = write_pack("sf.yaml",
+        "pack: sf\nprograms:\n  t: {product: test}\nparsers:\n"
+        "  - name: unknown\n    program: t\n    template: \"pam_unix(%{DATA}): check pass; user unknown\"\n"
+        "  - name: opened\n    program: t\n    template: \"pam_unix(%{DATA}): session opened for user %{USER:user.name} by %{DATA}(uid=%{INT:user.id})\"\n"
+        "  - name: closed\n    program: t\n    template: \"pam_unix(%{DATA}): session closed for user %{USER:user.name}\"\n"
+        "  - name: passwd\n    program: t\n    template: \"pam_unix(%{DATA}): user %{QUOTEDSTRING:user.name} does not exist in /etc/passwd\"\n"
+        "  - name: rest\n    program: t\n    template: \"pam_unix(%{DATA}): %{GREEDYDATA:message}\"\n"
+        "  - name: short\n    program: t\n    template: \"ab %{INT:n} z\"\n"
+        "  - name: short_any\n    program: t\n    template: \"ab %{GREEDYDATA:message}\"\n");
+    load_paths(&p, 1, NULL);
+    cr_assert_eq(d.errors, 0);
+    expect_parser(parse_prog("t", "pam_unix(sshd:auth): check pass; user unknown"), "sf/unknown");
+    expect_parser(parse_prog("t", "pam_unix(sshd:auth): check pass; user \t unknown"), "sf/unknown");
+    expect_parser(parse_prog("t", "pam_unix(cron:session): session opened for user root by (uid=0)"), "sf/opened");
+    expect_parser(parse_prog("t", "pam_unix(cron:session): session opened for user root by (uid=0) "), "sf/opened");
+    expect_parser(parse_prog("t", "pam_unix(cron:session): session opened for user root by root(uid=0)"), "sf/opened");
+    expect_int("user.id", 0);
+    expect_parser(parse_prog("t", "pam_unix(cron:session): session closed for user root"), "sf/closed");
+    expect_str("user.name", "root");
+    expect_parser(parse_prog("t", "pam_unix(chpasswd:chauthtok): user \"x\" does not exist in /etc/passwd"), "sf/passwd");
+    expect_str("user.name", "x");
+    /* the final literal in the middle, not at the end */
+    expect_parser(parse_prog("t", "pam_unix(a): check pass; user unknown, twice"), "sf/rest");
+    expect_parser(parse_prog("t", "pam_unix(a): user \"x\" does not exist in /etc/passwd."), "sf/rest");
+    /* shorter than a word: compared byte by byte */
+    expect_parser(parse_prog("t", "ab 1 z"), "sf/short");
+    expect_int("n", 1);
+    expect_parser(parse_prog("t", "ab 1 y"), "sf/short_any");
+    expect_parser(parse_prog("t", "ab z"), "sf/short_any");
+    remove_tmpdir();
+}
+
 /* A program with more templates than a bucket tries directly: Hyperscan
  * classifies, the lowest id wins, a refused walk falls through. */
 Test(parser, hyperscan_buckets)

@@ -556,6 +556,33 @@ Test(template, literal_prefix)
     tpl_free(t);
 }
 
+/* The end a template must match at: the last blank-free run of its final
+ * literal, none when it ends with a field or takes the rest of the message. */
+Test(template, literal_suffix)
+{
+    char buf[8];
+    struct tpl *t = compile_ok("pam_unix(%{DATA}): check pass;  user unknown  ");
+    cr_expect_eq(tpl_literal_suffix(t, buf, sizeof buf), 7);
+    cr_expect(!memcmp(buf, "unknown", 7));
+    cr_expect_eq(tpl_literal_suffix(t, buf, 3), 3);
+    cr_expect(!memcmp(buf, "own", 3), "the last bytes when the run is longer than cap");
+    tpl_free(t);
+    t = compile_ok("user %{WORD:u} does not exist in /etc/passwd");
+    cr_expect_eq(tpl_literal_suffix(t, buf, sizeof buf), 8);
+    cr_expect(!memcmp(buf, "c/passwd", 8));
+    tpl_free(t);
+    t = compile_ok("by %{USER:u}(uid=%{INT:id})");
+    cr_expect_eq(tpl_literal_suffix(t, buf, sizeof buf), 1);
+    cr_expect_eq(buf[0], ')');
+    tpl_free(t);
+    t = compile_ok("session closed for user %{USER:u}");
+    cr_expect_eq(tpl_literal_suffix(t, buf, sizeof buf), 0);
+    tpl_free(t);
+    t = compile_ok("Connection closed by %{IP:ip} [preauth]%{GREEDYDATA}");
+    cr_expect_eq(tpl_literal_suffix(t, buf, sizeof buf), 0);
+    tpl_free(t);
+}
+
 /* Walking a group in order with the memo (as parser dispatch does) gives the
  * winner and the fields of walking each template on its own. */
 Test(template, memo_resumes_and_propagates)
