@@ -233,8 +233,16 @@ void worker_handle_burst(struct worker *w, struct rte_mbuf **pkts, uint16_t n, u
     w->rs = w->env->ruleset ? __atomic_load_n(w->env->ruleset, __ATOMIC_ACQUIRE) : NULL;
     w->fc = w->env->flow ? __atomic_load_n(w->env->flow, __ATOMIC_ACQUIRE) : NULL;
     for (uint16_t i = 0; i < n; i++) {
-        if (i + 1 < n)
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+        if (i + 1 < n) {
+            /* the whole of the next frame (up to 512 bytes): parse and
+             * detect read every byte of a message, not just its header */
+            const char *d = rte_pktmbuf_mtod(pkts[i + 1], const char *);
+            uint32_t dl = rte_pktmbuf_data_len(pkts[i + 1]);
+            for (uint32_t o = 0; o < dl && o < 512; o += 64)
+                rte_prefetch0(d + o);
+        }
+        if (i + 2 < n)
+            rte_prefetch0(pkts[i + 2]);
         handle_frame(w, pkts[i], now_tsc);
     }
     rte_pktmbuf_free_bulk(pkts, n);
