@@ -328,27 +328,37 @@ unsigned ruleset_process(const struct ruleset *rs, unsigned wi, const struct vig
     if (!n)
         return 0;
 
-    /* Key fields are the same for every rule that fired on this event. */
-    struct vigil_signal base;
-    memset(&base, 0, sizeof base);
-    base.kind = SIGNAL_DETECTION;
-    base.ruleset_hash = rs->hash;
-    base.ts_ns = ev->timestamp_ns;
-    base.received_ns = ev->received_ns;
-    base.observer = ev->observer_ip;
-    key_ip(&base.source_ip, event_fields_get(ef, rs->fid_source_ip));
-    key_ip(&base.destination_ip, event_fields_get(ef, rs->fid_destination_ip));
-    base.source_port = key_port(event_fields_get(ef, rs->fid_source_port));
-    base.destination_port = key_port(event_fields_get(ef, rs->fid_destination_port));
-    copy_str(base.user_name, sizeof base.user_name, event_fields_get(ef, rs->fid_user_name), NULL);
+    /* Key fields are the same for every rule that fired on this event: the
+     * first signal gets them (the first value of each key field, found in
+     * one pass over the fields), the others copy it. */
+    struct vigil_signal *base = &out[0];
+    memset(base, 0, sizeof *base);
+    base->kind = SIGNAL_DETECTION;
+    base->ruleset_hash = rs->hash;
+    base->ts_ns = ev->timestamp_ns;
+    base->received_ns = ev->received_ns;
+    base->observer = ev->observer_ip;
+    const struct field_value *key[5] = {NULL};
+    const field_id kid[5] = {rs->fid_source_ip, rs->fid_destination_ip, rs->fid_source_port,
+                             rs->fid_destination_port, rs->fid_user_name};
+    for (unsigned i = 0; i < ef->n; i++)
+        for (unsigned k = 0; k < 5; k++)
+            if (ef->f[i].id == kid[k] && !key[k])
+                key[k] = &ef->f[i];
+    key_ip(&base->source_ip, key[0]);
+    key_ip(&base->destination_ip, key[1]);
+    base->source_port = key_port(key[2]);
+    base->destination_port = key_port(key[3]);
+    copy_str(base->user_name, sizeof base->user_name, key[4], NULL);
     size_t ex = ev->message.len < rs->excerpt_max ? ev->message.len : rs->excerpt_max;
-    memcpy(base.excerpt, ev->message.ptr ? ev->message.ptr : "", ex);
-    base.excerpt_len = (uint16_t)ex;
+    memcpy(base->excerpt, ev->message.ptr ? ev->message.ptr : "", ex);
+    base->excerpt_len = (uint16_t)ex;
 
     for (unsigned i = 0; i < n; i++) {
         const struct rule_info *ri = detect_rule(rs->rules, w->matches[i]);
         w->fired[w->matches[i]]++;
-        out[i] = base;
+        if (i)
+            out[i] = *base;
         out[i].rule_index = w->matches[i];
         out[i].level = ri->level;
         memcpy(out[i].rule_uuid, ri->uuid, sizeof ri->uuid);
