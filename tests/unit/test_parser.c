@@ -927,6 +927,38 @@ Test(parser, suffix_prefilter_keeps_answers)
     remove_tmpdir();
 }
 
+/* A kv claim literal is found wherever it is: at the start, at the very end,
+ * across every 16-byte boundary, among many bytes that match its first or
+ * last byte; and a message that only nearly holds it is not claimed. */
+Test(parser, kv_claim_literal_anywhere)
+{
+    const char *p = write_pack("claim.yaml",
+        "pack: claim\nparsers:\n"
+        "  - name: zq\n    format: kv\n    claim: \"zqz=\"\n    min_pairs: 1\n    map:\n      zqz: event.code\n");
+    load_paths(&p, 1, NULL);
+    cr_assert_eq(d.errors, 0);
+    char body[128];
+    for (int n = 0; n < 70; n++) {
+        /* n bytes of near misses ("zqq=", "z=", ...) before the literal */
+        static const char junk[] = "z=zq=zqq=zz=";
+        int k = 0;
+        for (; k < n; k++)
+            body[k] = junk[k % (sizeof junk - 1)];
+        snprintf(body + k, sizeof body - (size_t)k, " zqz=%d", n);
+        expect_parser(parse_prog("x", body), "claim/zq");
+        char want[8];
+        snprintf(want, sizeof want, "%d", n);
+        expect_str("event.code", want);
+        body[k + 5] = '\0';   /* " zqz=": the literal ends the message */
+        expect_parser(parse_prog("x", body), "claim/zq");
+        body[k + 4] = 'q';    /* " zqzq": the literal is gone */
+        cr_expect_eq(parse_prog("x", body), -1, "%s", body);
+    }
+    expect_parser(parse_prog("x", "zqz=1"), "claim/zq");
+    cr_expect_eq(parse_prog("x", "zqz"), -1);
+    remove_tmpdir();
+}
+
 /* A program with more templates than a bucket tries directly: Hyperscan
  * classifies, the lowest id wins, a refused walk falls through. */
 Test(parser, hyperscan_buckets)
