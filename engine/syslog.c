@@ -125,7 +125,7 @@ static int64_t year_from_days(int64_t z)
  * thread remembers the last one converted (and the last receive day), which
  * saves the calendar arithmetic on almost every message. */
 static __thread int64_t last_civil_key = -1, last_civil_days;
-static __thread int64_t last_recv_day = INT64_MIN, last_recv_year;
+static __thread int64_t last_recv_day_ns = INT64_MAX, last_recv_year;   /* start of the last receive day */
 
 static int64_t civil_secs(int64_t y, const struct ts *t)
 {
@@ -298,17 +298,23 @@ static int ts_fields_ok(const struct ts *t)
  * *local, the wall-clock seconds of t in it. */
 static int64_t infer_year(const struct ts *t, int64_t received_ns, int64_t *local)
 {
-    int64_t recv = floor_div(received_ns, NS_PER_SEC), day = floor_div(recv, SECS_PER_DAY);
-    if (day != last_recv_day) {
+    /* recv = floor(received_ns / 1e9) is never computed: for an integer a,
+     * recv < a exactly when received_ns < a * 1e9, so the two tests below
+     * compare nanoseconds and a message costs no 64-bit division (the
+     * receive day is recomputed only when received_ns leaves it) */
+    if (received_ns < last_recv_day_ns ||
+        (uint64_t)received_ns - (uint64_t)last_recv_day_ns >= (uint64_t)SECS_PER_DAY * NS_PER_SEC) {
+        int64_t day = floor_div(floor_div(received_ns, NS_PER_SEC), SECS_PER_DAY);
+        __int128 start = (__int128)day * SECS_PER_DAY * NS_PER_SEC;
         last_recv_year = year_from_days(day);
-        last_recv_day = day;
+        last_recv_day_ns = start >= INT64_MIN ? (int64_t)start : INT64_MAX;   /* INT64_MAX: not cached */
     }
     int64_t y = last_recv_year;
-    int64_t secs = civil_secs(y, t), d = secs - recv;
-    if (d > FUTURE_SLACK_SECS)
+    int64_t secs = civil_secs(y, t);
+    if ((__int128)received_ns < (__int128)(secs - FUTURE_SLACK_SECS) * NS_PER_SEC)   /* secs - recv > slack */
         y--;
-    else if (d <= FUTURE_SLACK_SECS - 365LL * SECS_PER_DAY)
-        y++;
+    else if ((__int128)received_ns >= (__int128)(secs - FUTURE_SLACK_SECS + 365LL * SECS_PER_DAY) * NS_PER_SEC)
+        y++;   /* secs - recv <= slack - 365 days */
     else {
         *local = secs;
         return y;

@@ -573,6 +573,37 @@ Test(fields, tag_forms)
 
 /* ---- edge cases ----------------------------------------------------------- */
 
+/* The skew allowance to the second, with receive times that are not whole
+ * seconds (the receive second counts, not the fraction), and the receive day
+ * changing between messages in either direction. */
+Test(edge, year_inference_boundaries_to_the_second)
+{
+    const char *l = "<13>Apr  1 00:00:00 h app: x";   /* 31 days after Mar 1: the allowance exactly */
+    parse_at(l, strlen(l), utc_ns(2026, 3, 1, 0, 0, 0) + 999999999, NULL);
+    expect_ts(utc_ns(2026, 4, 1, 0, 0, 0), VIGIL_TS_INFERRED_YEAR, 0);
+    l = "<13>Apr  1 00:00:01 h app: x";   /* one second more: last year's */
+    parse_at(l, strlen(l), utc_ns(2026, 3, 1, 0, 0, 0) + 999999999, NULL);
+    expect_ts(utc_ns(2025, 4, 1, 0, 0, 1), VIGIL_TS_INFERRED_YEAR, 0);
+    parse_at(l, strlen(l), utc_ns(2026, 3, 1, 0, 0, 1), NULL);   /* received a second later: this year's */
+    expect_ts(utc_ns(2026, 4, 1, 0, 0, 1), VIGIL_TS_INFERRED_YEAR, 0);
+    /* the other end: 334 days behind is this year, one second more is next year's */
+    l = "<13>Mar  1 00:00:00 h app: x";
+    parse_at(l, strlen(l), utc_ns(2027, 1, 29, 0, 0, 0) + 1, NULL);   /* 334 days after Mar 1 2026 */
+    expect_ts(utc_ns(2027, 3, 1, 0, 0, 0), VIGIL_TS_INFERRED_YEAR, 0);
+    parse_at(l, strlen(l), utc_ns(2027, 1, 28, 23, 59, 59) + 999999999, NULL);
+    expect_ts(utc_ns(2026, 3, 1, 0, 0, 0), VIGIL_TS_INFERRED_YEAR, 0);
+    /* the receive day moving back and forth across New Year */
+    l = "<13>Dec 31 12:00:00 h app: x";
+    for (int k = 0; k < 3; k++) {
+        parse_at(l, strlen(l), utc_ns(2027, 1, 1, 0, 0, 0), NULL);
+        expect_ts(utc_ns(2026, 12, 31, 12, 0, 0), VIGIL_TS_INFERRED_YEAR, 0);
+        parse_at(l, strlen(l), utc_ns(2026, 12, 31, 23, 59, 59) + 999999999, NULL);
+        expect_ts(utc_ns(2026, 12, 31, 12, 0, 0), VIGIL_TS_INFERRED_YEAR, 0);
+        parse_at(l, strlen(l), utc_ns(2026, 1, 1, 0, 0, 0), NULL);
+        expect_ts(utc_ns(2025, 12, 31, 12, 0, 0), VIGIL_TS_INFERRED_YEAR, 0);   /* not 364.5 days ahead: 12 h behind */
+    }
+}
+
 Test(edge, year_inference_across_new_year)
 {
     const char *l = "<13>Dec 31 23:59:58 h app: x";
