@@ -126,15 +126,17 @@ struct ps_buckets {
     const struct ps_db *by_byte[256];   /* NULL: no template starts with that byte */
 };
 
+/* What the parse path reads of an entry comes first, in one cache line;
+ * `own` (2 KB of bucket pointers) is reached through tb. */
 struct ps_prog {
     char *name;
     uint32_t len;          /* without the '*' of a prefix */
     bool prefix;
-    struct ps_buckets own; /* used when it has templates of its own */
+    uint16_t default_ls;
     const struct ps_buckets *tb;
     unsigned *gen;         /* generic parsers, in order */
     unsigned n_gen;
-    uint16_t default_ls;
+    struct ps_buckets own; /* used when it has templates of its own */
 };
 
 struct ps_progdef {        /* programs: entries, kept for the set */
