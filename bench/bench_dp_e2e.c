@@ -8,9 +8,11 @@
  * counts every frame the full ring refused as a drop, as a NIC would.
  *
  * --configs DIR also runs the ruleset of DIR (parsers/, rules/, fieldmap.yaml)
- * on every event, as vigil-dp does with an engine section.
+ * on every event, as vigil-dp does with an engine section; --no-anchors
+ * compiles its keyword lists as plain literals (detect_limits.no_anchors), to
+ * measure what anchors save.
  *
- * usage: bench_dp_e2e [--seconds S] [--rounds N] [--frame-size B] [--rate PPS] [--configs DIR]
+ * usage: bench_dp_e2e [--seconds S] [--rounds N] [--frame-size B] [--rate PPS] [--configs DIR] [--no-anchors]
  *                     [--hugepages] [--ring N] [--tap FILE] [LOGFILE...]
  * --ring sets the rx ring size (a power of two; default 4096, like a NIC's rx
  * descriptor ring): with --rate it decides how long a stall the worker rides out.
@@ -101,13 +103,14 @@ static unsigned build_templates(struct rte_mempool *pool, char **files, int n_fi
 int main(int argc, char **argv)
 {
     double seconds = 2.0, rate = 0;
-    int rounds = 7, hugepages = 0;
+    int rounds = 7, hugepages = 0, no_anchors = 0;
     unsigned frame_size = 256, ring_size = 4096;
     const char *tap_path = NULL, *configs = NULL;
     static const struct option lo[] = {{"seconds", 1, NULL, 's'}, {"rounds", 1, NULL, 'r'},
                                        {"frame-size", 1, NULL, 'f'}, {"rate", 1, NULL, 'R'},
                                        {"hugepages", 0, NULL, 'H'}, {"tap", 1, NULL, 't'},
-                                       {"ring", 1, NULL, 'q'}, {"configs", 1, NULL, 'C'}, {0}};
+                                       {"ring", 1, NULL, 'q'}, {"configs", 1, NULL, 'C'},
+                                       {"no-anchors", 0, NULL, 'A'}, {0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -119,9 +122,10 @@ int main(int argc, char **argv)
         case 't': tap_path = optarg; break;
         case 'q': ring_size = (unsigned)atoi(optarg); break;
         case 'C': configs = optarg; break;
+        case 'A': no_anchors = 1; break;
         default:
             fprintf(stderr, "usage: bench_dp_e2e [--seconds S] [--rounds N] [--frame-size B] [--rate PPS] "
-                            "[--hugepages] [--ring N] [--tap FILE] [LOGFILE...]\n");
+                            "[--hugepages] [--ring N] [--tap FILE] [--configs DIR] [--no-anchors] [LOGFILE...]\n");
             return 2;
         }
     }
@@ -180,6 +184,7 @@ int main(int argc, char **argv)
     if (configs) {
         struct ruleset_config rc;
         ruleset_config_defaults(&rc);
+        rc.detect_limits.no_anchors = no_anchors;
         snprintf(rc.parsers_dir, sizeof rc.parsers_dir, "%s/parsers", configs);
         snprintf(rc.rules_dir, sizeof rc.rules_dir, "%s/rules", configs);
         snprintf(rc.fieldmap, sizeof rc.fieldmap, "%s/fieldmap.yaml", configs);

@@ -66,6 +66,7 @@
 
 #include <yaml.h>
 
+#include "engine/lit_anchor.h"
 #include "engine/sigma.h"
 #include "engine/source.h"
 
@@ -222,14 +223,39 @@ struct bucket {
 #define FOLD_ID 0x80000000u
 #define SLOT_SELF 0xffffu /* a component of the scanned value itself: region [0, length) */
 
-enum { FC_SINGLE = 0, FC_FIRST = 1, FC_LAST = 2, FC_KIND = 3, FC_ASTART = 4, FC_AEND = 8 };
+enum { FC_SINGLE = 0, FC_FIRST = 1, FC_LAST = 2, FC_ANCHOR = 3, FC_KIND = 3, FC_ASTART = 4, FC_AEND = 8 };
 
 struct fcomp {
     uint32_t bit;               /* FC_SINGLE: the pattern's bit */
-    uint32_t len;               /* bytes of the literal */
-    uint32_t chain;             /* FC_FIRST / FC_LAST: chain index in the profile */
+    uint32_t len;               /* bytes of the literal; FC_ANCHOR: how many literals it stands for */
+    uint32_t chain;             /* FC_FIRST / FC_LAST: chain index in the profile; FC_ANCHOR: its first kwdep */
     uint16_t slot;              /* region slot of the field */
     uint8_t flags;
+};
+
+/* Anchors (lit_anchor.h).  A database of a few dozen plain literals (keyword
+ * lists above all) looks for shared substrings instead: a match of anchor
+ * component k (FC_ANCHOR, id FOLD_ID + k) is confirmed against each literal
+ * it stands for, at the place where that literal would hold it.  The
+ * literals are the patterns' own: unanchored, one literal, ANCHOR_MIN_LEN
+ * bytes or more, of one field's own database (not the components folded in
+ * from other fields).  Bounds, measured (docs/rules.md): below ANCHOR_MIN_SET
+ * the database is small already; above ANCHOR_MAX_SET (broad rule sets,
+ * thousands of keywords) the confirmations cost more than the literals
+ * saved. */
+#define ANCHOR_MIN_SET 12
+#define ANCHOR_MAX_SET 256
+#define ANCHOR_MIN_LEN 8
+#define ANCHOR_MAX_LEN 16
+#define ANCHOR_MAX_DEPS 8   /* bounds the confirmations of one anchor match */
+#define ANCHOR_MAX_KEPT_PCT 50   /* anchors + literals left alone, in % of the literals: else none */
+
+struct kwdep {
+    uint32_t bit;               /* the literal's pattern */
+    uint32_t len;               /* its bytes: kw_pool[off .. off + len), lowercased unless cased */
+    uint32_t off;
+    uint32_t aend;              /* offset just past the anchor in it */
+    uint8_t cased;
 };
 
 struct profile {
@@ -245,6 +271,10 @@ struct profile {
     struct fcomp *fc;           /* folded pattern components: id FOLD_ID + k */
     uint32_t n_fc;
     uint32_t *chain_bit;        /* per chain: its pattern's bit */
+    struct kwdep *kw;           /* the literals anchors stand for, grouped by anchor */
+    uint32_t n_kw;
+    char *kw_pool;
+    uint32_t kw_pool_len;
     uint32_t n_chains;
     uint16_t n_slots;           /* folded fields */
 };
@@ -283,7 +313,10 @@ struct detect_state {
     uint32_t epoch;
     /* folding, during the scan of the message */
     const struct fcomp *fc;     /* the profile's components */
-    uint32_t scan_len;          /* length of the value being scanned */
+    const struct kwdep *kw;     /* and its anchored literals */
+    const char *kw_pool;
+    const char *scan_ptr;       /* the value being scanned */
+    uint32_t scan_len;          /* and its length */
     bool regions_live;          /* scanning the first message value: folded regions apply */
     uint32_t *reg0, *reg1;      /* per slot: region [reg0, reg1) of the message, valid when reg_ok */
     uint8_t *reg_ok;
@@ -350,6 +383,7 @@ struct loader {
     struct diag *d;
     struct hsdb_cache *cache;
     unsigned max_rules, max_patterns;
+    bool no_anchors;
     unsigned n_known;           /* registry size before the rules */
     struct fieldmap fm;
     struct staged *r;
@@ -1217,6 +1251,8 @@ static void free_set(struct rule_set *rs)
         free(pf->always);
         free(pf->fc);
         free(pf->chain_bit);
+        free(pf->kw);
+        free(pf->kw_pool);
     }
     free(rs->prof);
     free(rs->b);
@@ -1515,7 +1551,25 @@ struct bscratch {
     uint32_t ns, caps;
     struct btest *bt;
     uint32_t capbt;
+    /* the field's plain literals, anchored together when there are enough */
+    struct alit *al;
+    uint32_t nal, capal;
 };
+
+struct alit {
+    uint32_t id;                /* the pattern */
+    const char *expr;
+    unsigned flags;
+    char *bytes;                /* the literal it is */
+    uint32_t len;
+};
+
+static void free_alits(struct bscratch *b)
+{
+    for (uint32_t i = 0; i < b->nal; i++)
+        free(b->al[i].bytes);
+    b->nal = 0;
+}
 
 static void free_sexprs(struct bscratch *b)
 {
@@ -1545,6 +1599,8 @@ static void bscratch_free(struct bscratch *b)
     free_sexprs(b);
     free(b->sexprs);
     free(b->bt);
+    free_alits(b);
+    free(b->al);
 }
 
 static void *dup_mem(const void *a, size_t n)
@@ -1572,7 +1628,11 @@ static uint32_t id_bit(const struct profile *pf, unsigned id)
     if (id < FOLD_ID)
         return id;
     const struct fcomp *c = &pf->fc[id - FOLD_ID];
-    return (c->flags & FC_KIND) == FC_SINGLE ? c->bit : pf->chain_bit[c->chain];
+    switch (c->flags & FC_KIND) {
+    case FC_SINGLE: return c->bit;
+    case FC_ANCHOR: return NONE32;   /* stands for several: the field's patterns */
+    default: return pf->chain_bit[c->chain];
+    }
 }
 
 /* Appends the components of pattern id (parsed as lp) for region slot to
@@ -1605,6 +1665,89 @@ static int add_components(struct profile *pf, uint32_t id, const struct litpat *
     return 0;
 }
 
+/* Adds the plain literals collected in b->al to the database being built
+ * (b->exprs, *n): as anchors (FC_ANCHOR components and their kwdeps) where
+ * lit_anchor_pick finds them, as themselves otherwise.  0 or -1. */
+static int add_anchored(struct profile *pf, struct bscratch *b, bool literals_only, unsigned *n)
+{
+    static const struct lit_anchor_params ap = {ANCHOR_MIN_LEN, ANCHOR_MAX_LEN, 2, ANCHOR_MAX_DEPS};
+    struct lit_anchor_set as = {0};
+    if (literals_only && b->nal >= ANCHOR_MIN_SET && b->nal <= ANCHOR_MAX_SET) {
+        const char **lits = malloc(b->nal * sizeof *lits);
+        uint32_t *lens = malloc(b->nal * sizeof *lens);
+        int r = lits && lens ? 0 : -1;
+        for (uint32_t i = 0; i < b->nal && !r; i++) {
+            lits[i] = b->al[i].bytes;
+            lens[i] = b->al[i].len;
+        }
+        if (!r)
+            r = lit_anchor_pick(lits, lens, b->nal, &ap, &as);
+        free(lits);
+        free(lens);
+        if (r)
+            return -1;
+        uint32_t alone = 0;
+        for (uint32_t i = 0; i < b->nal; i++)
+            alone += as.of_lit[i] < 0;
+        if ((as.n_anchors + alone) * 100 > b->nal * ANCHOR_MAX_KEPT_PCT)
+            lit_anchor_free(&as);   /* too few literals saved to pay for the confirmations */
+    }
+    int rc = -1;
+    for (unsigned k = 0; k < as.n_anchors; k++) {
+        uint32_t first = pf->n_kw, deps = 0;
+        for (uint32_t i = 0; i < b->nal; i++) {
+            const struct alit *a = &b->al[i];
+            if (as.of_lit[i] != (int32_t)k)
+                continue;
+            struct kwdep *nk = realloc(pf->kw, (pf->n_kw + 1) * sizeof *nk);
+            if (!nk)
+                goto out;
+            pf->kw = nk;
+            char *np = realloc(pf->kw_pool, pf->kw_pool_len + a->len);
+            if (!np)
+                goto out;
+            pf->kw_pool = np;
+            bool cased = !(a->flags & HS_FLAG_CASELESS);
+            for (uint32_t j = 0; j < a->len; j++)
+                np[pf->kw_pool_len + j] = cased ? a->bytes[j] : (char)tolower((unsigned char)a->bytes[j]);
+            pf->kw[pf->n_kw++] = (struct kwdep){a->id, a->len, pf->kw_pool_len, as.aend[i], cased};
+            pf->kw_pool_len += a->len;
+            deps++;
+        }
+        /* the anchor: a caseless literal, every match reported */
+        char *expr = malloc(4 * (size_t)as.a_len[k] + 1);
+        if (!expr || grow((void **)&b->sexprs, &b->caps, b->ns + 1, sizeof *b->sexprs)) {
+            free(expr);
+            goto out;
+        }
+        char *o = expr;
+        for (uint32_t j = 0; j < as.a_len[k]; j++) {
+            unsigned char c = (unsigned char)as.pool[as.a_off[k] + j];
+            o += isalnum(c) ? sprintf(o, "%c", c) : sprintf(o, "\\x%02x", c);
+        }
+        b->sexprs[b->ns++] = expr;
+        struct fcomp *nfc = realloc(pf->fc, (pf->n_fc + 1) * sizeof *nfc);
+        if (!nfc)
+            goto out;
+        pf->fc = nfc;
+        pf->fc[pf->n_fc] = (struct fcomp){.len = deps, .chain = first, .slot = SLOT_SELF, .flags = FC_ANCHOR};
+        b->exprs[*n] = expr;
+        b->flags[*n] = HS_FLAG_CASELESS;
+        b->ids[(*n)++] = FOLD_ID + pf->n_fc++;
+    }
+    for (uint32_t i = 0; i < b->nal; i++)
+        if (!as.of_lit || as.of_lit[i] < 0) {
+            b->exprs[*n] = b->al[i].expr;
+            b->flags[*n] = b->al[i].flags;
+            b->ids[(*n)++] = b->al[i].id;
+        }
+    rc = 0;
+out:
+    lit_anchor_free(&as);
+    free_alits(b);
+    return rc;
+}
+
 /* The fdb of profile pf for the live atoms order[g0..g1) (all on field f)
  * of its buckets, when there are any.  fold_slot >= 0: the field is folded
  * (its foldable patterns are in the message database).  The message's
@@ -1616,6 +1759,7 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
 {
     field_id f = L->pt.p[order[g0]].field;
     unsigned n = 0, nr = 0, nx = 0, nc = 0, nn = 0, ne = 0, nm = 0;
+    bool regex = false;   /* a pattern that is not literal text: the database is not a pure literal set */
     uint32_t nb = 0;
     /* one-byte literals leave Hyperscan only when there are other patterns
      * to scan for (alone, they are a fast single-byte scan) */
@@ -1635,6 +1779,7 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
         case A_HS: {
             struct litpat lp;
             bool lit = parse_litpat(u->expr, u->flags, &lp);
+            regex |= !lit;
             if (other && byte_lit(u, &lp, lit)) {
                 const char *e = u->expr + lp.off[0];
                 uint8_t c = (uint8_t)(e[0] == '\\' ? strtoul(e + 2, NULL, 16) : (unsigned char)e[0]);
@@ -1658,6 +1803,25 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
                     b->flags[n] = u->flags & ~(unsigned)HS_FLAG_SINGLEMATCH;
                     b->ids[n++] = FOLD_ID + k0 + k;
                 }
+            } else if (lit && !lp.a_start && !lp.a_end && lp.len[0] >= ANCHOR_MIN_LEN) {
+                if (grow((void **)&b->al, &b->capal, b->nal + 1, sizeof *b->al))
+                    goto oom;
+                struct alit *a = &b->al[b->nal];
+                if (!(a->bytes = malloc(lp.len[0])))
+                    goto oom;
+                b->nal++;
+                const char *e = u->expr + lp.off[0];
+                for (uint32_t k = 0; k < lp.len[0]; k++)
+                    if (*e == '\\') {
+                        a->bytes[k] = (char)strtoul((char[3]){e[2], e[3], 0}, NULL, 16);
+                        e += 4;
+                    } else {
+                        a->bytes[k] = *e++;
+                    }
+                a->id = id;
+                a->expr = u->expr;
+                a->flags = own_flags(u, &lp, lit);
+                a->len = lp.len[0];
             } else {
                 b->exprs[n] = u->expr;
                 b->flags[n] = own_flags(u, &lp, lit);
@@ -1677,6 +1841,8 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
         case A_EMPTY: b->mb[nm++] = id; break;
         }
     }
+    if (b->nal && add_anchored(pf, b, !regex && !L->no_anchors, &n))
+        goto oom;
     if (!(n | nx | nc | nn | ne | nm | nb))
         return 0;
     if (ne > 0xffff || nm > 0xffff || nb > 0xffff)
@@ -1738,6 +1904,7 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
     return 0;
 oom:
     free_sexprs(b);
+    free_alits(b);
     return -1;
 }
 
@@ -2135,6 +2302,7 @@ int detect_load(const char *const *paths, unsigned n_paths, const char *fieldmap
     struct loader L = {.reg = reg, .lt = lt, .d = d, .cache = cache};
     L.max_rules = lim && lim->max_rules ? lim->max_rules : DEFAULT_MAX_RULES;
     L.max_patterns = lim && lim->max_patterns ? lim->max_patterns : DEFAULT_MAX_PATTERNS;
+    L.no_anchors = lim && lim->no_anchors;
     L.n_known = field_registry_count(reg);
     struct stat fmst, *skip = NULL;
     if (fieldmap && fieldmap[0]) {
@@ -2263,6 +2431,14 @@ const struct rule_info *detect_rule(const struct rule_set *rs, unsigned idx)
 
 void detect_last_stats(const struct detect_state *st, struct detect_eval_stats *out) { *out = st->stats; }
 
+unsigned detect_anchored_literals(const struct rule_set *rs)
+{
+    unsigned n = 0;
+    for (unsigned p = 0; p < rs->n_prof; p++)
+        n += rs->prof[p].n_kw;
+    return n;
+}
+
 const hs_database_t *detect_message_db(const struct rule_set *rs, uint16_t lsid)
 {
     if (lsid >= rs->n_ls || rs->ls_prof[lsid] == NONE16)
@@ -2288,6 +2464,23 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     return 0;
 }
 
+/* An anchor ended at `to` in the scanned value: each literal it stands for
+ * that is not matched yet, compared where it would hold the anchor. */
+static void confirm_anchor(struct detect_state *st, const struct fcomp *c, unsigned long long to)
+{
+    for (uint32_t k = c->chain; k < c->chain + c->len; k++) {
+        const struct kwdep *d = &st->kw[k];
+        if (to < d->aend || ((st->bits[d->bit >> 6] >> (d->bit & 63)) & 1))
+            continue;
+        uint64_t start = to - d->aend;
+        if (start + d->len > st->scan_len)
+            continue;
+        const char *p = st->scan_ptr + start, *v = st->kw_pool + d->off;
+        if (d->cased ? !memcmp(p, v, d->len) : eq_lowered(p, v, d->len))
+            set_bit(st, d->bit);
+    }
+}
+
 /* Matches of a profile with components: a pattern's own id sets its bit; a
  * component counts only inside its region: the scanned value itself
  * (SLOT_SELF), or a folded field's region while the first message value is
@@ -2302,6 +2495,10 @@ static int on_match_fold(unsigned int id, unsigned long long from, unsigned long
         return 0;
     }
     const struct fcomp *c = &st->fc[id - FOLD_ID];
+    if ((c->flags & FC_KIND) == FC_ANCHOR) {
+        confirm_anchor(st, c, to);
+        return 0;
+    }
     uint64_t r0 = 0, r1 = st->scan_len;
     if (c->slot != SLOT_SELF) {
         if (!st->regions_live || !st->reg_ok[c->slot])
@@ -2481,6 +2678,8 @@ static int scan_profile(const struct profile *pf, hs_scratch_t *s, struct detect
     for (unsigned a = 0; a < pf->n_always; a++)
         mark(st, pf->always[a]);
     st->fc = pf->fc;
+    st->kw = pf->kw;
+    st->kw_pool = pf->kw_pool;
     /* the event's fields the profile tests (usually a few of a dozen), in
      * one branch-free pass */
     uint8_t sel[FIELDS_HARD_MAX];
@@ -2548,6 +2747,7 @@ static int scan_profile(const struct profile *pf, hs_scratch_t *s, struct detect
                 if ((folded[i / 64] >> (i % 64)) & 1)
                     db = fd->rest; /* its folded patterns were matched in the message */
                 if (db) {
+                    st->scan_ptr = p;
                     st->scan_len = len;
                     st->regions_live = (int)i == msg_i;
                     match_event_handler cb = pf->n_fc ? on_match_fold : on_match;

@@ -62,6 +62,8 @@ struct detect_state;
 struct detect_limits {
     unsigned max_rules;
     unsigned max_patterns;       /* Hyperscan patterns across all databases */
+    bool no_anchors;             /* every plain literal its own Hyperscan pattern, never an anchor
+                                    (see detect.c); the answers are the same, for tests and benches */
 };
 
 /* Loads Sigma rules from paths (files or directories, *.yml / *.yaml read
@@ -91,6 +93,10 @@ int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state 
  * table lookups, Hyperscan scans, and rules whose condition was evaluated
  * (candidates: rules of the event's log source whose trigger bits matched,
  * or that must always run). */
+/* How many literals of rs's databases Hyperscan finds through a shared
+ * anchor rather than as themselves (each counted once per profile). */
+unsigned detect_anchored_literals(const struct rule_set *rs);
+
 struct detect_eval_stats {
     uint32_t fields, lookups, hs_scans, rules;
 };

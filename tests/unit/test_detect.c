@@ -1500,3 +1500,131 @@ Test(detect, shipped_pack_semantics)
     s("message", "access-list inside permitted tcp inside/1.1.1.1(1) -> outside/2.2.2.2(2) hit-cnt 1");
     cr_expect_eq(eval(), 0);
 }
+
+/* ---- anchors: keyword lists found through shared substrings ---- */
+
+/* Keywords that share substrings, so the message database is built from
+ * anchors (detect.c, lit_anchor.h), two of them cased.  The same rules loaded
+ * with no_anchors are the reference: on every message, built from pieces of
+ * the keywords (whole, cut at either end, case flipped, repeated, the anchor
+ * alone or first in a decoy), both sets must fire the same rules; and a few
+ * answers are checked outright. */
+static const char *const akw[] = {
+    "Failed password for root from ", "Failed publickey for root from ", "Accepted password for root from ",
+    "Accepted publickey for root from ", "not allowed because not listed in AllowUsers",
+    "not allowed because listed in DenyUsers", "not allowed because a group is listed", "no matching cipher found",
+    "no matching mac found", "no matching key exchange method found", "authentication failure; logname=",
+    "more authentication failures; logname=", "Too many authentication failures",
+    "Session Opened For User ", "Session Opened For Root",
+};
+enum { N_AKW = sizeof akw / sizeof akw[0], N_CASED = 2 };
+
+static void load_akw(const struct detect_limits *lim, struct rule_set **out, struct detect_state **sto)
+{
+    static char y[1 << 15];
+    size_t o = 0;
+    for (unsigned i = 0; i < N_AKW; i++) {
+        bool cased = i >= N_AKW - N_CASED;
+        o += (size_t)snprintf(y + o, sizeof y - o,
+                              "%stitle: K%u\nid: 6a7b1c2d-0000-4000-8000-%012u\nlogsource:\n  product: test\n"
+                              "detection:\n%s'%s'\n  condition: sel\n",
+                              i ? "---\n" : "", i, i,
+                              cased ? "  sel:\n    message|contains|cased: " : "  sel:\n    - ", akw[i]);
+    }
+    char name[32];
+    snprintf(name, sizeof name, "r%03u.yml", n_files++);
+    const char *paths[] = {write_file(name, y)};
+    cr_assert_eq(detect_load(paths, 1, NULL, reg, lt, lim, cache, out, &d), 0);
+    cr_assert_eq(d.errors, 0);
+    cr_assert_eq(detect_rule_count(*out), N_AKW);
+    cr_assert_eq(detect_alloc_scratch(*out, &scratch), 0);
+    cr_assert_not_null(*sto = detect_state_new(*out));
+}
+
+static int eval_set(struct rule_set *set, struct detect_state *sst, const char *msg, uint32_t *res)
+{
+    ev_t();
+    s("message", msg);
+    int n = detect_eval(set, scratch, sst, &ef, res, 64);
+    cr_assert_geq(n, 0);
+    return n;
+}
+
+static bool fired(const uint32_t *res, int n, unsigned rule)
+{
+    for (int i = 0; i < n; i++)
+        if (res[i] == rule)
+            return true;
+    return false;
+}
+
+Test(detect, anchored_keywords_answer_as_literals)
+{
+    struct rule_set *a, *plain;
+    struct detect_state *sa, *sp;
+    struct detect_limits on = {0, 0, false}, off = {0, 0, true};
+    T = lsid("test", NULL, NULL);
+    load_akw(&on, &a, &sa);
+    load_akw(&off, &plain, &sp);
+    cr_assert_gt(detect_anchored_literals(a), N_AKW / 2, "most keywords go through anchors");
+    cr_assert_eq(detect_anchored_literals(plain), 0);
+
+    uint32_t ra[64], rp[64];
+    /* outright: whole, at both ends, any case; cased ones exactly */
+    int n = eval_set(a, sa, "Failed password for root from ", ra);
+    cr_expect(n == 1 && fired(ra, n, 0));
+    n = eval_set(a, sa, "sshd: FAILED PUBLICKEY FOR ROOT FROM 1.2.3.4", ra);
+    cr_expect(n == 1 && fired(ra, n, 1));
+    n = eval_set(a, sa, "x for root from y Failed password for root from", ra);
+    cr_expect_eq(n, 0, "the last byte of the keyword is missing");
+    n = eval_set(a, sa, " for root from Accepted password for root from ", ra);
+    cr_expect(n == 1 && fired(ra, n, 2), "the anchor first as a decoy, then in the keyword");
+    n = eval_set(a, sa, "for root from ", ra);
+    cr_expect_eq(n, 0, "the anchor alone");
+    n = eval_set(a, sa, "session opened for user bob", ra);
+    cr_expect_eq(n, 0, "cased keywords need their case");
+    n = eval_set(a, sa, "pam: Session Opened For User bob", ra);
+    cr_expect(n == 1 && fired(ra, n, N_AKW - 2));
+    n = eval_set(a, sa, "no matching mac found; no matching cipher foundTooMany authentication failures", ra);
+    cr_expect(n == 2 && fired(ra, n, 7) && fired(ra, n, 8));
+
+    /* differential: messages from pieces of the keywords */
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    unsigned matched = 0, total = 20000;
+    char msg[1024];
+    for (unsigned m = 0; m < total; m++) {
+        size_t o = 0;
+        unsigned pieces = 1 + (unsigned)(seed % 4);
+        for (unsigned k = 0; k < pieces; k++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            const char *w = akw[(seed >> 33) % N_AKW];
+            size_t wl = strlen(w), from = 0, to = wl;
+            switch ((seed >> 20) % 6) {
+            case 0: from = (seed >> 40) % wl; break;             /* cut at the start */
+            case 1: to = wl - 1 - (seed >> 40) % (wl - 1); break; /* cut at the end */
+            case 2: from = (seed >> 40) % (wl / 2); to = wl - (seed >> 48) % (wl / 2); break;
+            default: break;                                        /* whole */
+            }
+            for (size_t j = from; j < to && o < sizeof msg - 1; j++) {
+                char c = w[j];
+                if ((seed >> (j % 60)) & 1 && ((seed >> 10) % 3) == 0)   /* flip the case of some letters */
+                    c = (char)(c >= 'a' && c <= 'z' ? c - 32 : c >= 'A' && c <= 'Z' ? c + 32 : c);
+                msg[o++] = c;
+            }
+            if ((seed >> 58) & 1 && o < sizeof msg - 1)
+                msg[o++] = ' ';
+        }
+        msg[o] = '\0';
+        int na = eval_set(a, sa, msg, ra), np = eval_set(plain, sp, msg, rp);
+        cr_assert_eq(na, np, "%s", msg);
+        for (int i = 0; i < na; i++)
+            cr_assert_eq(ra[i], rp[i], "%s", msg);
+        matched += na > 0;
+    }
+    cr_expect_gt(matched, total / 4);
+    cr_expect_lt(matched, total);
+    detect_state_free(sa);
+    detect_state_free(sp);
+    detect_free(a);
+    detect_free(plain);
+}

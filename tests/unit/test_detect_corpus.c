@@ -559,3 +559,85 @@ Test(detect_corpus, web_attacks_through_the_parser)
         cr_expect(has(&h, rule_by_title(cases[i].title)), "%s: %s", cases[i].title, cases[i].line);
     }
 }
+
+/* ---- anchors (detect.c, lit_anchor.h) change no answer ---- */
+
+/* Every corpus line through the parsers, then through two rule sets loaded
+ * from the same files: as shipped (keyword lists found through shared
+ * anchors) and with no_anchors (every literal its own pattern).  The rules
+ * that match must be the same on every line. */
+static void compare_anchored(const char *const *rule_paths, unsigned n_paths, bool want_anchors)
+{
+    struct diag d2, d3;
+    diag_init(&d2);
+    diag_init(&d3);
+    struct rule_set *a, *plain;
+    struct detect_limits on = {0, 0, false}, off = {0, 0, true};
+    cr_assert_eq(detect_load(rule_paths, n_paths, source_path("configs/fieldmap.yaml"), reg, lt, &on, cache, &a, &d2),
+                 0);
+    cr_assert_eq(detect_load(rule_paths, n_paths, source_path("configs/fieldmap.yaml"), reg, lt, &off, cache, &plain,
+                             &d3),
+                 0);
+    cr_assert_eq(detect_rule_count(a), detect_rule_count(plain));
+    cr_assert_eq(detect_anchored_literals(plain), 0);
+    if (want_anchors)
+        cr_assert_gt(detect_anchored_literals(a), 0, "the set exercises anchors");
+    cr_assert_eq(detect_alloc_scratch(a, &scratch), 0);
+    cr_assert_eq(detect_alloc_scratch(plain, &scratch), 0);
+    struct detect_state *sa = detect_state_new(a), *sp = detect_state_new(plain);
+    cr_assert(sa && sp);
+    static const char *const files[] = {"syslog/elastic_auth.log", "syslog/loghub/Linux_2k.log",
+                                        "syslog/loghub/Apache_2k.log", "syslog/iptables-psad/syn_scan_1000_1500.log",
+                                        "web/elastic_apache_logs.log"};
+    static const struct syslog_ctx ctx = {1774000000LL * 1000000000LL, NULL};
+    unsigned lines = 0, matched = 0;
+    for (unsigned f = 0; f < sizeof files / sizeof files[0]; f++) {
+        struct line_iter it;
+        iter_open(&it, files[f], PLAIN);
+        const char *line;
+        size_t len;
+        int label;
+        static char buf[65536];
+        while (iter_next(&it, &line, &len, &label)) {
+            struct vigil_event ev;
+            if (syslog_parse(line, len, &ctx, &ev) != SYSLOG_OK)
+                continue;
+            if (ev.format == VIGIL_FMT_NONE) {   /* an access log line: as httpd would send it */
+                int n = snprintf(buf, sizeof buf, "<13>Jan  1 00:00:00 web httpd: %.*s", (int)len, line);
+                if (syslog_parse(buf, (size_t)n, &ctx, &ev) != SYSLOG_OK)
+                    continue;
+            }
+            event_fields_from_syslog(&ef, &ev);
+            parser_set_parse(ps, scratch, &ev, &ef);
+            uint32_t ra[32], rp[32];
+            int na = detect_eval(a, scratch, sa, &ef, ra, 32), np = detect_eval(plain, scratch, sp, &ef, rp, 32);
+            cr_assert_eq(na, np, "%s: %.*s", files[f], (int)len, line);
+            for (int k = 0; k < na && k < 32; k++)
+                cr_assert_eq(ra[k], rp[k], "%s: %.*s", files[f], (int)len, line);
+            lines++;
+            matched += na > 0;
+        }
+        iter_close(&it);
+    }
+    printf("anchors: %u literals anchored; %u lines, %u with matches, the same with and without\n",
+           detect_anchored_literals(a), lines, matched);
+    cr_expect_gt(matched, 1000);
+    detect_state_free(sa);
+    detect_state_free(sp);
+    detect_free(a);
+    detect_free(plain);
+    diag_free(&d2);
+    diag_free(&d3);
+}
+
+Test(detect_corpus, anchors_change_no_answer_shipped)
+{
+    const char *rules[] = {source_path("configs/rules")};
+    compare_anchored(rules, 1, true);
+}
+
+Test(detect_corpus, anchors_change_no_answer_with_sigma)
+{
+    const char *rules[] = {source_path("configs/rules"), corpus_path("rules/sigma/rules")};
+    compare_anchored(rules, 2, true);
+}
