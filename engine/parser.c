@@ -71,22 +71,24 @@ struct ps_const {
     uint32_t len;
 };
 
+/* What finish() reads on every claimed message comes first, in one cache
+ * line; the generic parser's tables (gp, some 500 bytes) come last. */
 struct ps_parser {
-    char *name;            /* "pack/name" */
-    uint8_t kind;
-    struct tpl *tpl;
-    struct genparse gp;
-    char **progs;          /* NULL = any program */
-    unsigned n_progs;
-    struct ps_const *consts;
-    unsigned n_consts;
     struct field_value *cvals;   /* the constants as field values, ready to copy into an event */
     unsigned n_cvals;
     uint16_t logsource;
     bool has_ls;
     bool split_url;
+    uint8_t kind;
+    struct tpl *tpl;
+    char *name;            /* "pack/name" */
+    char **progs;          /* NULL = any program */
+    unsigned n_progs;
+    struct ps_const *consts;
+    unsigned n_consts;
     unsigned pack;         /* index into the load's pack list */
     unsigned line;
+    struct genparse gp;
 };
 
 /* A template of a walker-only bucket, with its prefilters: the first bytes of
@@ -99,15 +101,14 @@ struct ps_parser {
 #define PS_PREFIX 16
 #define PS_SUFFIX 8
 
-struct ps_cand {
+struct ps_cand {                   /* one cache line */
     const struct tpl *tpl;
-    unsigned pidx;
-    unsigned pre_len;              /* 0: starts with a field, no prefilter */
+    uint32_t pidx;
+    uint8_t pre_len;               /* 0: starts with a field, no prefilter */
+    uint8_t suf_len;               /* 0: no fixed end, no suffix test */
     uint64_t pre[2], pre_mask[2];  /* the prefix bytes, and which of the 16 count */
-    unsigned suf_len;              /* 0: no fixed end, no suffix test */
-    uint64_t suf, suf_mask;        /* the end bytes in the last suf_len bytes of a word */
-    char suf_bytes[PS_SUFFIX];     /* the same, for messages shorter than a word */
-};
+    uint64_t suf, suf_mask;        /* the end bytes, in the last suf_len bytes of a word */
+} __attribute__((aligned(64)));
 
 struct ps_db {
     hs_database_t *db;
@@ -1017,7 +1018,9 @@ static int build_db(struct hsdb_cache *cache, const char *key, const struct pars
 static int direct_bucket(const struct parser_set *ps, struct ps_db *db, const unsigned *idx, unsigned n)
 {
     db->pidx = malloc(n * sizeof *db->pidx);
-    db->cand = calloc(n, sizeof *db->cand);
+    db->cand = aligned_alloc(64, n * sizeof *db->cand);   /* a candidate per cache line */
+    if (db->cand)
+        memset(db->cand, 0, n * sizeof *db->cand);
     if (!db->pidx || !db->cand)
         return -1;
     memcpy(db->pidx, idx, n * sizeof *db->pidx);
@@ -1029,14 +1032,14 @@ static int direct_bucket(const struct parser_set *ps, struct ps_db *db, const un
         uint8_t mask[PS_PREFIX] = {0};
         c->tpl = ps->p[idx[k]].tpl;
         c->pidx = idx[k];
-        c->pre_len = tpl_literal_prefix(c->tpl, pre, PS_PREFIX);
+        c->pre_len = (uint8_t)tpl_literal_prefix(c->tpl, pre, PS_PREFIX);
         memset(mask, 0xff, c->pre_len);
         memcpy(c->pre, pre, sizeof c->pre);
         memcpy(c->pre_mask, mask, sizeof c->pre_mask);
-        char suf[PS_SUFFIX] = {0};
+        char sb[PS_SUFFIX], suf[PS_SUFFIX] = {0};
         uint8_t smask[PS_SUFFIX] = {0};
-        c->suf_len = tpl_literal_suffix(c->tpl, c->suf_bytes, PS_SUFFIX);
-        memcpy(suf + PS_SUFFIX - c->suf_len, c->suf_bytes, c->suf_len);
+        c->suf_len = (uint8_t)tpl_literal_suffix(c->tpl, sb, PS_SUFFIX);
+        memcpy(suf + PS_SUFFIX - c->suf_len, sb, c->suf_len);
         memset(smask + PS_SUFFIX - c->suf_len, 0xff, c->suf_len);
         memcpy(&c->suf, suf, sizeof c->suf);
         memcpy(&c->suf_mask, smask, sizeof c->suf_mask);
@@ -1705,8 +1708,9 @@ int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct 
                     continue;   /* its leading literal is not there: the walker would refuse at once */
             }
             if (c->suf_len && (len >= PS_SUFFIX ? ((tail ^ c->suf) & c->suf_mask) != 0
-                                                : len < c->suf_len ||
-                                                      memcmp(m + len - c->suf_len, c->suf_bytes, c->suf_len)))
+                                                : len < c->suf_len || memcmp(m + len - c->suf_len,
+                                                                             (const char *)&c->suf + PS_SUFFIX - c->suf_len,
+                                                                             c->suf_len)))
                 continue;   /* it does not end the way the template must */
             unsigned sh = mp && memo.t ? db->shared[ref * db->n + k] : 0;
             if (tpl_walk_memo(c->tpl, m, len, ef, mp, sh) >= 0)
