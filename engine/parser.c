@@ -145,6 +145,15 @@ struct ps_progdef {        /* programs: entries, kept for the set */
     uint16_t ls;
 };
 
+/* A slot of the exact-name table holds the name's length and first 8 bytes,
+ * so a probe (and a whole lookup of a short name: sshd, CRON, sudo) reads
+ * the table alone. */
+struct ps_slot {
+    uint32_t idx1;         /* program index + 1; 0: empty */
+    uint32_t len;
+    uint64_t head;         /* the first min(len, 8) bytes, zero-padded */
+};
+
 struct parser_set {
     struct ps_parser *p;
     unsigned n, cap;
@@ -152,7 +161,7 @@ struct parser_set {
     unsigned n_defs, cap_defs;
     struct ps_prog *prog;
     unsigned n_prog;
-    int32_t *slot;         /* exact program names: index + 1 */
+    struct ps_slot *slot;  /* exact program names */
     unsigned nslots;
     unsigned *prefix;      /* prefix programs, longest first */
     unsigned n_prefix;
@@ -165,6 +174,13 @@ struct parser_set {
 };
 
 /* ---- small utilities ---------------------------------------------------- */
+
+static inline uint64_t name_head(const char *p, uint32_t n)
+{
+    uint64_t h = 0;
+    memcpy(&h, p, n < 8 ? n : 8);
+    return h;
+}
 
 /* Hash of a program name for the exact-name table: the length and the first
  * two and last two bytes (process names differ there; a collision only costs
@@ -1243,9 +1259,9 @@ static int build(struct parser_set *ps, struct hsdb_cache *cache, int *bad_parse
         }
         uint32_t h = prog_hash(pg->name, pg->len);
         unsigned j = 0;
-        while (ps->slot[(h + j) & (ps->nslots - 1)])
+        while (ps->slot[(h + j) & (ps->nslots - 1)].idx1)
             j++;
-        ps->slot[(h + j) & (ps->nslots - 1)] = (int32_t)g + 1;
+        ps->slot[(h + j) & (ps->nslots - 1)] = (struct ps_slot){g + 1, pg->len, name_head(pg->name, pg->len)};
     }
     qsort_r(ps->prefix, ps->n_prefix, sizeof *ps->prefix, cmp_prefix_len, ps);
 
@@ -1527,12 +1543,15 @@ static const struct ps_prog *lookup_prog(const struct parser_set *ps, const char
         return NULL;
     if (ps->nslots) {
         uint32_t h = prog_hash(name, len);
+        uint64_t head = name_head(name, len);
         for (unsigned j = 0; j < ps->nslots; j++) {
-            int32_t s = ps->slot[(h + j) & (ps->nslots - 1)];
-            if (!s)
+            const struct ps_slot *s = &ps->slot[(h + j) & (ps->nslots - 1)];
+            if (!s->idx1)
                 break;
-            const struct ps_prog *pg = &ps->prog[s - 1];
-            if (pg->len == len && same_bytes(pg->name, name, len))
+            if (s->len != len || s->head != head)
+                continue;
+            const struct ps_prog *pg = &ps->prog[s->idx1 - 1];
+            if (len <= 8 || same_bytes(pg->name + 8, name + 8, len - 8))
                 return pg;
         }
     }

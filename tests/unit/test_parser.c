@@ -577,6 +577,18 @@ Test(parser, program_prefix_and_default_logsource)
     expect_logsource("linux", "sshd", "");
     cr_expect_eq(parse_prog("unknownd", "Some message no template knows"), -1);
     cr_expect_eq(ef.logsource, 0);
+    /* names that share a length and their first 8 bytes with a pack's
+     * program, or are a prefix of it, are other programs */
+    cr_expect_eq(parse_prog("systemd-logine", "New session 3 of user bob."), -1);
+    cr_expect_eq(ef.logsource, 0);
+    cr_expect_eq(parse_prog("systemd-login", "New session 3 of user bob."), -1);
+    cr_expect_eq(ef.logsource, 0);
+    cr_expect_geq(parse_prog("systemd-logind", "New session 3 of user bob."), 0);
+    expect_logsource("linux", "systemd-logind", "");
+    cr_expect_eq(parse_prog("ssh", "Some message no template knows"), -1);
+    cr_expect_eq(ef.logsource, 0);
+    cr_expect_eq(parse_prog("sshdd", "Some message no template knows"), -1);
+    cr_expect_eq(ef.logsource, 0);
     /* an empty body */
     cr_expect_eq(parse("<13>Jan  1 00:00:00 host sshd: "), -1);
     expect_logsource("linux", "sshd", "");
