@@ -581,6 +581,8 @@ Test(parser, program_prefix_and_default_logsource)
      * program, or are a prefix of it, are other programs */
     cr_expect_eq(parse_prog("systemd-logine", "New session 3 of user bob."), -1);
     cr_expect_eq(ef.logsource, 0);
+    cr_expect_eq(parse_prog("systemd-lXgind", "New session 3 of user bob."), -1, "same hash, differs after 8 bytes");
+    cr_expect_eq(ef.logsource, 0);
     cr_expect_eq(parse_prog("systemd-login", "New session 3 of user bob."), -1);
     cr_expect_eq(ef.logsource, 0);
     cr_expect_geq(parse_prog("systemd-logind", "New session 3 of user bob."), 0);
