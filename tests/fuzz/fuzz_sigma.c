@@ -132,7 +132,7 @@ static void compile_and_eval(const uint8_t *data, size_t size)
     diag_init(&d);
     struct rule_set *rs = NULL;
     const char *paths[] = {path};
-    struct detect_limits lim = {64, 4096};
+    struct detect_limits lim = {64, 4096, false};
     if (detect_load(paths, 1, NULL, reg, lt, &lim, NULL, &rs, &d) == 0 && rs) {
         hs_scratch_t *s = NULL;
         struct detect_state *st = detect_state_new(rs);
