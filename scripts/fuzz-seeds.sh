@@ -20,6 +20,30 @@ cp "$here"/configs/rules/*.yml "$out/sigma/"
 find "$corpus/rules/sigma" -name '*.yml' | sort | head -n 40 | while IFS= read -r f; do
   cp "$f" "$out/sigma/$(basename "$f")"
 done
+# A keyword list that shares substrings, so the database is built from anchors
+# (engine/lit_anchor.c) and the target compares it with plain literals.
+cat >"$out/sigma/anchored_keywords.yml" <<'EOF'
+title: Failed password for root from x
+id: 6a7b1c2d-0000-4000-8000-0000000000aa
+logsource:
+    product: linux
+detection:
+    keywords:
+        - 'Failed password for root from '
+        - 'Failed publickey for root from '
+        - 'Accepted password for root from '
+        - 'Accepted publickey for root from '
+        - 'not allowed because not listed in AllowUsers'
+        - 'not allowed because listed in DenyUsers'
+        - 'not allowed because a group is listed'
+        - 'no matching cipher found'
+        - 'no matching mac found'
+        - 'no matching key exchange method found'
+        - 'authentication failure; logname='
+        - 'more authentication failures; logname='
+        - 'Too many authentication failures'
+    condition: keywords
+EOF
 
 n=0
 for f in "$corpus"/syslog/rsyslog-seeds/*.txt "$corpus"/syslog/fail2ban/logs/bsd/*.txt; do

@@ -130,13 +130,20 @@ static void compile_and_eval(const uint8_t *data, size_t size)
     struct logsource_table *lt = logsource_table_new();
     struct diag d;
     diag_init(&d);
-    struct rule_set *rs = NULL;
+    struct rule_set *rs = NULL, *plain = NULL;
     const char *paths[] = {path};
-    struct detect_limits lim = {64, 4096, false};
+    struct detect_limits lim = {64, 4096, false}, lim_plain = {64, 4096, true};
     if (detect_load(paths, 1, NULL, reg, lt, &lim, NULL, &rs, &d) == 0 && rs) {
+        /* the same rules with every literal its own pattern: anchors must not change an answer */
+        struct diag d2;
+        diag_init(&d2);
+        if (detect_load(paths, 1, NULL, reg, lt, &lim_plain, NULL, &plain, &d2) != 0 || !plain ||
+            detect_rule_count(plain) != detect_rule_count(rs))
+            abort();
+        diag_free(&d2);
         hs_scratch_t *s = NULL;
-        struct detect_state *st = detect_state_new(rs);
-        if (detect_alloc_scratch(rs, &s) == 0 && st) {
+        struct detect_state *st = detect_state_new(rs), *st2 = detect_state_new(plain);
+        if (detect_alloc_scratch(rs, &s) == 0 && detect_alloc_scratch(plain, &s) == 0 && st && st2) {
             struct event_fields ef;
             event_fields_init(&ef, 32, 256);
             /* an event on every log source the rules named, with every field they test */
@@ -146,14 +153,18 @@ static void compile_and_eval(const uint8_t *data, size_t size)
                 unsigned nf = field_registry_count(reg);
                 for (unsigned id = 0; id < nf && id < 24; id++) {
                     size_t off = (id * 7) % (size ? size : 1), len = size - off < 40 ? size - off : 40;
-                    if (id % 3 == 0)
+                    if (id == FID_MESSAGE)   /* keywords: the rule text itself, so its literals are there */
+                        len = size < 512 ? size : 512;
+                    if (id % 3 == 0 && id != FID_MESSAGE)
                         event_fields_add_int(&ef, (field_id)id, (int64_t)id * 101 - 50);
                     else
                         event_fields_add_str(&ef, (field_id)id, (const char *)data + off, (uint32_t)len);
                 }
-                uint32_t out[8];
-                int m = detect_eval(rs, s, st, &ef, out, 8);
+                uint32_t out[8], out2[8];
+                int m = detect_eval(rs, s, st, &ef, out, 8), m2 = detect_eval(plain, s, st2, &ef, out2, 8);
                 if (m < -1 || (unsigned)(m > 0 ? m : 0) > detect_rule_count(rs))
+                    abort();
+                if (m != m2 || (m > 0 && memcmp(out, out2, (size_t)(m < 8 ? m : 8) * sizeof *out)))
                     abort();
                 for (int k = 0; k < m && k < 8; k++)
                     if (out[k] >= detect_rule_count(rs) || (k && out[k] <= out[k - 1]))
@@ -162,10 +173,12 @@ static void compile_and_eval(const uint8_t *data, size_t size)
             event_fields_free(&ef);
         }
         detect_state_free(st);
+        detect_state_free(st2);
         if (s)
             hs_free_scratch(s);
     }
     detect_free(rs);
+    detect_free(plain);
     diag_free(&d);
     logsource_table_free(lt);
     field_registry_free(reg);
