@@ -396,7 +396,9 @@ Test(detect, re_rejected_by_hyperscan)
     cr_expect_eq(e[0]->line, 8);
     cr_expect_str_eq(e[1]->what, "look");
     cr_expect(strstr(e[1]->msg, "rejected by Hyperscan"));
-    cr_expect_str_eq(detect_rule(rs, 0)->title, "Good");
+    const struct rule_info *good = detect_rule(rs, 0);
+    cr_assert_not_null(good);
+    cr_expect_str_eq(good->title, "Good");
 }
 
 Test(detect, keywords_on_message)
@@ -1142,7 +1144,9 @@ Test(detect, limit_rules)
     cr_expect_eq(detect_rule_count(rs), 2);
     cr_assert_eq(d.errors, 1);
     cr_expect(strstr(first(DIAG_ERROR)->msg, "rule limit (2) reached"));
-    cr_expect_str_eq(first(DIAG_ERROR)->what, "C");
+    const struct diag_entry *err = first(DIAG_ERROR);
+    cr_assert_not_null(err);
+    cr_expect_str_eq(err->what, "C");
 }
 
 Test(detect, limit_patterns)
@@ -1356,8 +1360,11 @@ Test(detect, sigma_corpus)
     s("message", "GET /cgi-bin/x HTTP/1.1 () { :; }; /bin/bash -c id");
     int n = eval();
     bool shellshock = false;
-    for (int i = 0; i < n && i < 64; i++)
-        shellshock |= !strcmp(detect_rule(rs, out[i])->title, "Shellshock Expression");
+    for (int i = 0; i < n && i < 64; i++) {
+        const struct rule_info *ri = detect_rule(rs, out[i]);
+        cr_assert_not_null(ri);
+        shellshock |= !strcmp(ri->title, "Shellshock Expression");
+    }
     cr_expect(shellshock);
 }
 
@@ -1374,8 +1381,11 @@ Test(detect, shipped_pack_loads_clean)
         cr_expect_str_eq(ri->author, "Vigil");
         cr_expect(strstr(ri->tags, "attack.t"), "%s has no ATT&CK technique", ri->title);
         cr_expect_eq(strlen(ri->id), 36, "%s: id is a UUID", ri->title);
-        for (unsigned j = 0; j < i; j++)
-            cr_expect_neq(memcmp(ri->uuid, detect_rule(rs, j)->uuid, 16), 0, "duplicate id");
+        for (unsigned j = 0; j < i; j++) {
+            const struct rule_info *rj = detect_rule(rs, j);
+            cr_assert_not_null(rj);
+            cr_expect_neq(memcmp(ri->uuid, rj->uuid, sizeof ri->uuid), 0, "duplicate id");
+        }
     }
 }
 
