@@ -216,6 +216,17 @@ int ruleset_load(const struct ruleset_config *cfg, struct ruleset **out, struct 
         ruleset_free(rs);
         return -1;
     }
+    rs->n_key_of_field = field_registry_count(rs->reg);
+    if (!(rs->key_of_field = calloc(rs->n_key_of_field, 1))) {
+        diag_add(d, DIAG_ERROR, "", 0, "", "out of memory");
+        hsdb_cache_free(cache);
+        ruleset_free(rs);
+        return -1;
+    }
+    const field_id keys[5] = {rs->fid_source_ip, rs->fid_destination_ip, rs->fid_source_port,
+                              rs->fid_destination_port, rs->fid_user_name};
+    for (unsigned k = 0; k < 5; k++)
+        rs->key_of_field[keys[k]] = (uint8_t)(k + 1);
     hsdb_cache_stats(cache, &rs->compiled, &rs->reused);
     if (cfg->compiled_path[0] && rs->compiled)
         save_compiled(cfg->compiled_path, rs->hash, cache, d);
@@ -251,6 +262,7 @@ void ruleset_free(struct ruleset *rs)
 {
     if (!rs)
         return;
+    free(rs->key_of_field);
     for (unsigned i = 0; i < rs->n_workers; i++) {
         struct ruleset_worker *w = &rs->w[i];
         if (w->scratch)
@@ -275,24 +287,19 @@ void ruleset_free(struct ruleset *rs)
 
 /* ---- per event ---------------------------------------------------------------- */
 
-static void copy_str(char *dst, size_t cap, const struct field_value *f, uint16_t *len_out)
+/* The key fields are written into a zeroed signal: an absent or
+ * unconvertible value leaves zeros. */
+static void key_str(char *dst, size_t cap, const struct field_value *f)
 {
-    size_t n = 0;
-    if (f && f->type == FIELD_STR) {
-        n = f->v.s.len < cap ? f->v.s.len : cap;
-        memcpy(dst, f->v.s.ptr, n);
-    }
-    if (n < cap)
-        memset(dst + n, 0, cap - n);
-    if (len_out)
-        *len_out = (uint16_t)n;
+    if (f && f->type == FIELD_STR)
+        memcpy(dst, f->v.s.ptr, f->v.s.len < cap ? f->v.s.len : cap);
 }
 
 static void key_ip(struct vigil_ip *dst, const struct field_value *f)
 {
     if (f && f->type == FIELD_IP)
         *dst = f->v.ip;
-    else if (!(f && f->type == FIELD_STR && field_parse_ip(f->v.s.ptr, f->v.s.len, dst)))
+    else if (f && f->type == FIELD_STR && !field_parse_ip(f->v.s.ptr, f->v.s.len, dst))
         memset(dst, 0, sizeof *dst);
 }
 
@@ -330,7 +337,7 @@ unsigned ruleset_process(const struct ruleset *rs, unsigned wi, const struct vig
 
     /* Key fields are the same for every rule that fired on this event: the
      * first signal gets them (the first value of each key field, found in
-     * one pass over the fields), the others copy it. */
+     * one pass over the fields through key_of_field), the others copy it. */
     struct vigil_signal *base = &out[0];
     memset(base, 0, sizeof *base);
     base->kind = SIGNAL_DETECTION;
@@ -338,18 +345,16 @@ unsigned ruleset_process(const struct ruleset *rs, unsigned wi, const struct vig
     base->ts_ns = ev->timestamp_ns;
     base->received_ns = ev->received_ns;
     base->observer = ev->observer_ip;
-    const struct field_value *key[5] = {NULL};
-    const field_id kid[5] = {rs->fid_source_ip, rs->fid_destination_ip, rs->fid_source_port,
-                             rs->fid_destination_port, rs->fid_user_name};
-    for (unsigned i = 0; i < ef->n; i++)
-        for (unsigned k = 0; k < 5; k++)
-            if (ef->f[i].id == kid[k] && !key[k])
-                key[k] = &ef->f[i];
-    key_ip(&base->source_ip, key[0]);
-    key_ip(&base->destination_ip, key[1]);
-    base->source_port = key_port(key[2]);
-    base->destination_port = key_port(key[3]);
-    copy_str(base->user_name, sizeof base->user_name, key[4], NULL);
+    const struct field_value *key[6] = {NULL};   /* key[0]: fields that are not keys */
+    for (unsigned i = ef->n; i-- > 0;) {           /* backwards: the first value of a key wins */
+        unsigned id = ef->f[i].id;
+        key[id < rs->n_key_of_field ? rs->key_of_field[id] : 0] = &ef->f[i];
+    }
+    key_ip(&base->source_ip, key[1]);
+    key_ip(&base->destination_ip, key[2]);
+    base->source_port = key_port(key[3]);
+    base->destination_port = key_port(key[4]);
+    key_str(base->user_name, sizeof base->user_name, key[5]);
     size_t ex = ev->message.len < rs->excerpt_max ? ev->message.len : rs->excerpt_max;
     memcpy(base->excerpt, ev->message.ptr ? ev->message.ptr : "", ex);
     base->excerpt_len = (uint16_t)ex;

@@ -66,6 +66,8 @@ struct ruleset {
     unsigned compiled, reused;        /* Hyperscan databases compiled vs loaded from compiled_path */
     unsigned excerpt_max, max_fields, max_matches;
     field_id fid_source_ip, fid_destination_ip, fid_source_port, fid_destination_port, fid_user_name;
+    uint8_t *key_of_field;            /* field id -> 1 + its place among the five above, or 0 */
+    unsigned n_key_of_field;
     unsigned n_workers;
     struct ruleset_worker *w;
 };

@@ -111,6 +111,12 @@ Test(ruleset, firewall_signal_has_both_ends)
     }
     /* max bounds the signals written; the rest are counted as dropped matches only by rs->max_matches */
     cr_expect_eq(process(1, line, &ev, sig, 1), 1);
+    /* a key field given twice: the signal carries its first value */
+    const char *twice = "<4>Mar 27 13:07:11 gw kernel: [12345.678901] DROP IN=eth0 OUT= SRC=203.0.113.9 DST=192.0.2.10 "
+                        "LEN=44 TTL=49 ID=54321 PROTO=TCP SPT=41000 DPT=23 WINDOW=1024 RES=0x00 SYN URGP=0 SRC=198.51.100.1";
+    n = process(1, twice, &ev, sig, 8);
+    cr_assert_geq(n, 1);
+    cr_expect(!memcmp(sig[0].source_ip.addr, (uint8_t[]){203, 0, 113, 9}, 4));
 }
 
 Test(ruleset, no_signal_for_a_benign_line)
