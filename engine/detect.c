@@ -18,10 +18,11 @@
  *      the atoms of all its buckets: one Hyperscan database (the union of
  *      the buckets' patterns), one value table, one network table, one
  *      threshold table.  Patterns of fields that are views into the message
- *      fold into the message's database (see struct fcomp).  A database
- *      Hyperscan refuses rejects the rules owning the refused pattern and
- *      the set is rebuilt (the hsdb cache makes the unchanged databases
- *      free);
+ *      fold into the message's database (see struct fcomp); keyword
+ *      lists that share text are found through anchors (struct kwdep).  A
+ *      database Hyperscan refuses rejects the rules owning the refused
+ *      pattern and the set is rebuilt (the hsdb cache makes the unchanged
+ *      databases free);
  *   5. runtime code: tests resolved to bits, keyword lists fused (OP_ANY);
  *      each rule registered under a trigger set (rule_trigger), or, when its
  *      condition can be true with no bit set (`not filter` alone, null,
@@ -239,10 +240,11 @@ struct fcomp {
  * it stands for, at the place where that literal would hold it.  The
  * literals are the patterns' own: unanchored, one literal, ANCHOR_MIN_LEN
  * bytes or more, of one field's own database (not the components folded in
- * from other fields).  Bounds, measured (docs/rules.md): below ANCHOR_MIN_SET
- * the database is small already; above ANCHOR_MAX_SET (broad rule sets,
- * thousands of keywords) the confirmations cost more than the literals
- * saved. */
+ * from other fields), and only when the database holds no regular
+ * expression.  Bounds, measured (docs/rules.md): below ANCHOR_MIN_SET the
+ * database is small already; above ANCHOR_MAX_SET (broad rule sets,
+ * thousands of keywords), or when anchors do not halve the patterns, the
+ * confirmations cost more than the literals saved. */
 #define ANCHOR_MIN_SET 12
 #define ANCHOR_MAX_SET 256
 #define ANCHOR_MIN_LEN 8

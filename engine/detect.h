@@ -88,15 +88,15 @@ void detect_state_free(struct detect_state *st);
 int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state *st, const struct event_fields *ef,
                 uint32_t *out, unsigned max);
 
+/* How many literals of rs's databases Hyperscan finds through a shared
+ * anchor rather than as themselves (each counted once per profile). */
+unsigned detect_anchored_literals(const struct rule_set *rs);
+
 /* What the last detect_eval on st did, for tests and benchmarks: field
  * values checked against the event's log source profile (each once), value
  * table lookups, Hyperscan scans, and rules whose condition was evaluated
  * (candidates: rules of the event's log source whose trigger bits matched,
  * or that must always run). */
-/* How many literals of rs's databases Hyperscan finds through a shared
- * anchor rather than as themselves (each counted once per profile). */
-unsigned detect_anchored_literals(const struct rule_set *rs);
-
 struct detect_eval_stats {
     uint32_t fields, lookups, hs_scans, rules;
 };
