@@ -250,6 +250,7 @@ struct fcomp {
 #define ANCHOR_MIN_LEN 8
 #define ANCHOR_MAX_LEN 16
 #define ANCHOR_MAX_DEPS 8   /* bounds the confirmations of one anchor match */
+#define ANCHOR_MAX_LIT 64   /* and their length: a longer literal stays its own pattern */
 #define ANCHOR_MAX_KEPT_PCT 50   /* anchors + literals left alone, in % of the literals: else none */
 
 struct kwdep {
@@ -1710,8 +1711,10 @@ static int add_anchored(struct profile *pf, struct bscratch *b, bool literals_on
                 goto out;
             pf->kw_pool = np;
             bool cased = !(a->flags & HS_FLAG_CASELESS);
-            for (uint32_t j = 0; j < a->len; j++)
-                np[pf->kw_pool_len + j] = cased ? a->bytes[j] : (char)tolower((unsigned char)a->bytes[j]);
+            for (uint32_t j = 0; j < a->len; j++) {   /* ASCII only, as eq_lowered and Hyperscan fold */
+                char ch = a->bytes[j];
+                np[pf->kw_pool_len + j] = !cased && ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+            }
             pf->kw[pf->n_kw++] = (struct kwdep){a->id, a->len, pf->kw_pool_len, as.aend[i], cased};
             pf->kw_pool_len += a->len;
             deps++;
@@ -1805,7 +1808,7 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
                     b->flags[n] = u->flags & ~(unsigned)HS_FLAG_SINGLEMATCH;
                     b->ids[n++] = FOLD_ID + k0 + k;
                 }
-            } else if (lit && !lp.a_start && !lp.a_end && lp.len[0] >= ANCHOR_MIN_LEN) {
+            } else if (lit && !lp.a_start && !lp.a_end && lp.len[0] >= ANCHOR_MIN_LEN && lp.len[0] <= ANCHOR_MAX_LIT) {
                 if (grow((void **)&b->al, &b->capal, b->nal + 1, sizeof *b->al))
                     goto oom;
                 struct alit *a = &b->al[b->nal];
@@ -1852,7 +1855,8 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
     struct fdb fd = {.fold_slot = (int16_t)fold_slot};
     int failed;
     char err[256];
-    if (f == FID_MESSAGE && n) { /* + the folded components */
+    if (f == FID_MESSAGE && b->nf) { /* + the folded components (even when the message's own patterns all
+                                          * went to memchr: the folded fields are matched in this scan) */
         for (uint32_t k = 0; k < b->nf; k++) {
             b->exprs[n + k] = b->fexprs[k];
             b->flags[n + k] = b->fflags[k];

@@ -1015,6 +1015,28 @@ Test(detect, folded_fields_match_like_their_own_scan)
     cr_expect_eq(out[0], 2);
 }
 
+/* When every keyword of the message is one byte (memchr), the patterns of
+ * fields folded into the message still get a message scan: a view matches
+ * as a copy does. */
+Test(detect, folded_fields_with_only_byte_keywords)
+{
+    load("title: Colon\nlogsource: {product: test}\ndetection: {k: [':'], condition: k}\n---\n"
+         "title: Admin\nlogsource: {product: test}\ndetection: {s: {url.original|contains: admin}, condition: s}\n");
+    ev_t();
+    const char *m = msg("GET /admin HTTP");
+    view("url.original", m, "/admin");
+    cr_expect(fires(1), "as a view into the message");
+    ev_t();
+    msg("GET /admin HTTP");
+    s("url.original", "/admin");
+    cr_expect(fires(1), "as a copy");
+    ev_t();
+    m = msg("GET /admin: HTTP");
+    view("url.original", m, "/admin");
+    int n = eval();
+    cr_expect_eq(n, 2, "both");
+}
+
 /* One-byte keywords are found with memchr, not Hyperscan; a .* pattern is
  * matched as its two literals. */
 Test(detect, byte_keywords_and_chains)
