@@ -1457,6 +1457,21 @@ static bool parse_litpat(const char *e, unsigned flags, struct litpat *lp)
     }
 }
 
+/* The n bytes a literal component of a litpat spells from e: alphanumerics
+ * as they are, \xHH as the byte. */
+static inline unsigned hex_nibble(char c) { return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10); }
+
+static void litpat_bytes(const char *e, uint32_t n, char *out)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (*e == '\\') {   /* parse_litpat checked the two hex digits */
+            out[k] = (char)(hex_nibble(e[2]) << 4 | hex_nibble(e[3]));
+            e += 4;
+        } else {
+            out[k] = *e++;
+        }
+}
+
 /* A pattern that can be folded into the message database: a literal of
  * FOLD_MIN bytes or more (a shorter one, matched at every position of the
  * message without single-match, would cost more than it saves), or a chain. */
@@ -1786,9 +1801,9 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
             bool lit = parse_litpat(u->expr, u->flags, &lp);
             regex |= !lit;
             if (other && byte_lit(u, &lp, lit)) {
-                const char *e = u->expr + lp.off[0];
-                uint8_t c = (uint8_t)(e[0] == '\\' ? strtoul(e + 2, NULL, 16) : (unsigned char)e[0]);
-                uint8_t alt = c;
+                char ch;
+                litpat_bytes(u->expr + lp.off[0], 1, &ch);
+                uint8_t c = (uint8_t)ch, alt = c;
                 if ((u->flags & HS_FLAG_CASELESS) && isalpha(c))
                     alt = (uint8_t)(isupper(c) ? tolower(c) : toupper(c));
                 if (grow((void **)&b->bt, &b->capbt, nb + 1, sizeof *b->bt))
@@ -1815,14 +1830,7 @@ static int build_fdb(struct loader *L, struct profile *pf, const uint8_t *member
                 if (!(a->bytes = malloc(lp.len[0])))
                     goto oom;
                 b->nal++;
-                const char *e = u->expr + lp.off[0];
-                for (uint32_t k = 0; k < lp.len[0]; k++)
-                    if (*e == '\\') {
-                        a->bytes[k] = (char)strtoul((char[3]){e[2], e[3], 0}, NULL, 16);
-                        e += 4;
-                    } else {
-                        a->bytes[k] = *e++;
-                    }
+                litpat_bytes(u->expr + lp.off[0], lp.len[0], a->bytes);
                 a->id = id;
                 a->expr = u->expr;
                 a->flags = own_flags(u, &lp, lit);
