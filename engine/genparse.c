@@ -680,6 +680,18 @@ static int parse_kv(const struct genparse *g, const char *msg, uint32_t len, str
     const uint8_t *cl = g->kvc;
     unsigned pairs = 0;
     const char *prefix_end = NULL;
+    if (!(cl['='] & KVC_SEP)) {
+        /* Nothing is emitted before the first pair (flags count only after
+         * one) and no token before the first '=' can be a pair, so the walk
+         * starts at the token that holds it: "pam_unix(sshd:auth):
+         * authentication failure; logname= ..." is not walked word by word. */
+        const char *x = memchr(msg, '=', len);
+        if (!x)
+            return -1;
+        while (x > msg && !(cl[(uint8_t)x[-1]] & KVC_SEP))
+            x--;
+        p = x;
+    }
     while (p < e) {
         while (p < e && (cl[(uint8_t)*p] & KVC_SEP))
             p++;

@@ -973,6 +973,38 @@ Test(parser, kv_claim_literal_anywhere)
     remove_tmpdir();
 }
 
+/* Text before the first pair is the prefix; a pair's key is the key-byte run
+ * just before its '=' even when other bytes are glued in front; a token that
+ * is only "=value" is no pair; bare words are flags only after a pair. */
+Test(parser, kv_prefix_and_first_pair)
+{
+    const char *p = write_pack("pre.yaml",
+        "pack: pre\nparsers:\n"
+        "  - name: blanks\n    format: kv\n    claim: \"alpha\"\n    min_pairs: 2\n    prefix_field: rule.name\n"
+        "    flags: {SYN: j.syn, ACK: j.ack}\n    map: {user: user.name, rhost: source.ip, uid: j.uid}\n"
+        "  - name: semi\n    format: kv\n    claim: \"beta\"\n    min_pairs: 2\n    separators: \";\"\n"
+        "    prefix_field: rule.name\n    map: {a: j.a, b: j.b}\n");
+    load_paths(&p, 1, NULL);
+    cr_assert_eq(d.errors, 0);
+    expect_parser(parse_prog("x", "  pam_unix(sshd:auth): alpha failure; ACK =skip=me logname= "
+                                  "x(uid=0 SYN rhost=192.0.2.9  user=root"),
+                  "pre/blanks");
+    expect_str("rule.name", "pam_unix(sshd:auth): alpha failure; ACK =skip=me");
+    expect_str("j.uid", "0");
+    expect_str("j.syn", "SYN");
+    expect_str("j.ack", NULL);
+    expect_ip("source.ip", "192.0.2.9");
+    expect_str("user.name", "root");
+    /* keyless tokens only: no pair at all */
+    cr_expect_eq(parse_prog("x", "alpha =1 =2 =3"), -1);
+    /* a separator set without blanks: the prefix runs to the token of the first key */
+    expect_parser(parse_prog("x", "beta: one two;a=1;(b=2"), "pre/semi");
+    expect_str("rule.name", "beta: one two;");
+    expect_str("j.a", "1");
+    expect_str("j.b", "2");
+    remove_tmpdir();
+}
+
 /* A program with more templates than a bucket tries directly: Hyperscan
  * classifies, the lowest id wins, a refused walk falls through. */
 Test(parser, hyperscan_buckets)
