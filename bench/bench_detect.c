@@ -403,6 +403,11 @@ static char *write_synthetic(unsigned n)
 
 /* ---------------- timing ---------------- */
 
+static const struct field_value *parser_constants(const void *ps, unsigned i, unsigned *n)
+{
+    return parser_set_constants(ps, i, n);
+}
+
 static void prepare(const struct parser_set *ps, hs_scratch_t *scratch, const struct vigil_event *ev,
                     struct event_fields *ef)
 {
@@ -457,6 +462,8 @@ static struct timing time_events(const struct parser_set *ps, hs_scratch_t *scra
 struct snap {
     uint32_t off;
     uint16_t n, logsource;
+    int32_t parser;
+    uint16_t const_first, const_n;
 };
 
 static struct field_value *snap_f;
@@ -488,7 +495,7 @@ static void capture(const struct parser_set *ps, hs_scratch_t *scratch, struct e
                 fv.v.s.ptr = arena + (fv.v.s.ptr - ef->arena);
             snap_f[used + k] = fv;
         }
-        snaps[i] = (struct snap){(uint32_t)used, ef->n, ef->logsource};
+        snaps[i] = (struct snap){(uint32_t)used, ef->n, ef->logsource, ef->parser, ef->const_first, ef->const_n};
         used += ef->n;
     }
 }
@@ -498,6 +505,9 @@ static inline void replay(struct event_fields *ef, size_t i)
     const struct snap *sn = &snaps[i];
     ef->n = sn->n;
     ef->logsource = sn->logsource;
+    ef->parser = sn->parser;
+    ef->const_first = sn->const_first;
+    ef->const_n = sn->const_n;
     memcpy(ef->f, snap_f + sn->off, sn->n * sizeof *ef->f);
 }
 
@@ -713,6 +723,8 @@ int main(int argc, char **argv)
 
     if (detect_alloc_scratch(rs, &scratch) != 0)
         die("scratch");
+    if (ps && detect_set_constants(rs, ps, parser_set_count(ps), parser_constants))
+        die("parser constants");   /* what ruleset_load does: the parsers' constants checked once */
     struct detect_state *st = detect_state_new(rs);
     if (!st)
         die("state");

@@ -280,6 +280,10 @@ struct profile {
     uint32_t kw_pool_len;
     uint32_t n_chains;
     uint16_t n_slots;           /* folded fields */
+    /* constant values of parser i (detect_set_constants) set the bits
+     * const_bits[const_off[i], const_off[i + 1]) in this profile */
+    uint32_t *const_off;
+    uint32_t *const_bits;
 };
 
 #define NONE16 0xffffu
@@ -301,6 +305,9 @@ struct rule_set {
     const struct logsource_table *lt;
     unsigned max_depth;
     unsigned max_slots, max_chains; /* over the profiles: detect_state sizes */
+    const void *const_src;      /* the parser set whose constants the profiles know, or NULL */
+    unsigned n_const;           /* its parsers */
+    uint8_t *const_ok;          /* per parser: its constants' bits are known (none is a message) */
 };
 
 struct detect_state {
@@ -1256,7 +1263,10 @@ static void free_set(struct rule_set *rs)
         free(pf->chain_bit);
         free(pf->kw);
         free(pf->kw_pool);
+        free(pf->const_off);
+        free(pf->const_bits);
     }
+    free(rs->const_ok);
     free(rs->prof);
     free(rs->b);
     free(rs->info);
@@ -2683,17 +2693,87 @@ static inline void mark(struct detect_state *st, uint32_t r)
     }
 }
 
-/* Checks each field value of the event that the profile tests once: its
- * Hyperscan database (one scan), value table, networks, thresholds, and the
- * exists / empty bits.  Fields no rule of the profile tests cost one load. */
-static int scan_profile(const struct profile *pf, hs_scratch_t *s, struct detect_state *st,
-                        const struct event_fields *ef)
+/* One field value against its database fd: the exists / empty bits, the
+ * one-byte tests, the value table, one Hyperscan scan (of fd->rest when the
+ * value is folded: its folded patterns were matched in the message; regions
+ * apply while the first message value is scanned), networks, thresholds.
+ * -1 on a scan error.  Always inlined: its hot caller is the per-field loop
+ * of scan_profile (a call there costs 10 ns an sshd event). */
+static inline __attribute__((always_inline)) int check_value(const struct profile *pf, hs_scratch_t *s,
+                                                             struct detect_state *st, const struct field_value *f,
+                                                             const struct fdb *fd, bool folded, bool first_message)
+{
+    st->stats.fields++;
+    for (unsigned k = 0; k < fd->n_exists; k++)
+        set_bit(st, fd->exists[k]);
+    if (fd->n_empty && f->type == FIELD_STR && f->v.s.len == 0)
+        for (unsigned k = 0; k < fd->n_empty; k++)
+            set_bit(st, fd->empty[k]);
+    if (fd->x || fd->db || fd->n_bytes) {
+        char buf[64];
+        const char *p;
+        uint32_t len;
+        if (value_text(f, buf, &p, &len) && len) {
+            for (unsigned k = 0; k < fd->n_bytes; k++) {
+                const struct btest *bt = &fd->bytes[k];
+                if (memchr(p, bt->c, len) || (bt->alt != bt->c && memchr(p, bt->alt, len)))
+                    set_bit(st, bt->bit);
+            }
+            if (fd->x) {
+                st->stats.lookups++;
+                xtab_lookup(fd->x, p, len, st);
+            }
+            const hs_database_t *db = folded ? fd->rest : fd->db;
+            if (db) {
+                st->scan_ptr = p;
+                st->scan_len = len;
+                st->regions_live = first_message;
+                match_event_handler cb = pf->n_fc ? on_match_fold : on_match;
+                st->stats.hs_scans++;
+                if (hs_scan(db, p, len, 0, s, cb, st) != HS_SUCCESS)
+                    return -1;
+                if (st->n_ch_touched)
+                    resolve_chains(pf, st);
+            }
+        }
+    }
+    if (fd->c) {
+        struct vigil_ip ip;
+        if (f->type == FIELD_IP)
+            ctab_lookup(fd->c, &f->v.ip, st);
+        else if (f->type == FIELD_STR && f->v.s.ptr && field_parse_ip(f->v.s.ptr, f->v.s.len, &ip))
+            ctab_lookup(fd->c, &ip, st);
+    }
+    if (fd->nt) {
+        double v;
+        if (f->type == FIELD_INT)
+            ntab_lookup(fd->nt, (double)f->v.i, st);
+        else if (f->type == FIELD_STR && f->v.s.ptr && str_number(f->v.s.ptr, f->v.s.len, &v))
+            ntab_lookup(fd->nt, v, st);
+    }
+    return 0;
+}
+
+/* Checks each field value of the event that the profile tests once (see
+ * check_value).  Fields no rule of the profile tests cost one load; a
+ * parser's constants, when the event carries them as the parser gave them,
+ * cost the bits detect_set_constants found for them. */
+static int scan_profile(const struct rule_set *rs, const struct profile *pf, hs_scratch_t *s,
+                        struct detect_state *st, const struct event_fields *ef)
 {
     for (unsigned a = 0; a < pf->n_always; a++)
         mark(st, pf->always[a]);
     st->fc = pf->fc;
     st->kw = pf->kw;
     st->kw_pool = pf->kw_pool;
+    unsigned c0 = 0, cn = 0; /* f[c0, c0 + cn): constants whose bits are known */
+    if (ef->const_n && rs->const_src && ef->const_src == rs->const_src && (unsigned)ef->parser < rs->n_const &&
+        rs->const_ok[ef->parser]) {
+        c0 = ef->const_first;
+        cn = ef->const_n;
+        for (uint32_t k = pf->const_off[ef->parser]; k < pf->const_off[ef->parser + 1]; k++)
+            set_bit(st, pf->const_bits[k]);
+    }
     /* the event's fields the profile tests (usually a few of a dozen), in
      * one branch-free pass */
     uint8_t sel[FIELDS_HARD_MAX];
@@ -2706,7 +2786,7 @@ static int scan_profile(const struct profile *pf, hs_scratch_t *s, struct detect
         int d = id < nfid ? dof[id] : -1;
         sel[ns] = (uint8_t)i;
         seld[ns] = (int16_t)d;
-        ns += d >= 0;
+        ns += (d >= 0) & (i - c0 >= cn);
     }
     /* folding: the regions of the folded fields' values that are views into
      * the first message value */
@@ -2735,58 +2815,8 @@ static int scan_profile(const struct profile *pf, hs_scratch_t *s, struct detect
     }
     for (unsigned k = 0; k < ns; k++) {
         unsigned i = sel[k];
-        const struct field_value *f = &ef->f[i];
-        const struct fdb *fd = &pf->dbs[seld[k]];
-        st->stats.fields++;
-        for (unsigned k = 0; k < fd->n_exists; k++)
-            set_bit(st, fd->exists[k]);
-        if (fd->n_empty && f->type == FIELD_STR && f->v.s.len == 0)
-            for (unsigned k = 0; k < fd->n_empty; k++)
-                set_bit(st, fd->empty[k]);
-        if (fd->x || fd->db || fd->n_bytes) {
-            char buf[64];
-            const char *p;
-            uint32_t len;
-            if (value_text(f, buf, &p, &len) && len) {
-                for (unsigned k = 0; k < fd->n_bytes; k++) {
-                    const struct btest *bt = &fd->bytes[k];
-                    if (memchr(p, bt->c, len) || (bt->alt != bt->c && memchr(p, bt->alt, len)))
-                        set_bit(st, bt->bit);
-                }
-                if (fd->x) {
-                    st->stats.lookups++;
-                    xtab_lookup(fd->x, p, len, st);
-                }
-                const hs_database_t *db = fd->db;
-                if ((folded[i / 64] >> (i % 64)) & 1)
-                    db = fd->rest; /* its folded patterns were matched in the message */
-                if (db) {
-                    st->scan_ptr = p;
-                    st->scan_len = len;
-                    st->regions_live = (int)i == msg_i;
-                    match_event_handler cb = pf->n_fc ? on_match_fold : on_match;
-                    st->stats.hs_scans++;
-                    if (hs_scan(db, p, len, 0, s, cb, st) != HS_SUCCESS)
-                        return -1;
-                    if (st->n_ch_touched)
-                        resolve_chains(pf, st);
-                }
-            }
-        }
-        if (fd->c) {
-            struct vigil_ip ip;
-            if (f->type == FIELD_IP)
-                ctab_lookup(fd->c, &f->v.ip, st);
-            else if (f->type == FIELD_STR && f->v.s.ptr && field_parse_ip(f->v.s.ptr, f->v.s.len, &ip))
-                ctab_lookup(fd->c, &ip, st);
-        }
-        if (fd->nt) {
-            double v;
-            if (f->type == FIELD_INT)
-                ntab_lookup(fd->nt, (double)f->v.i, st);
-            else if (f->type == FIELD_STR && f->v.s.ptr && str_number(f->v.s.ptr, f->v.s.len, &v))
-                ntab_lookup(fd->nt, v, st);
-        }
+        if (check_value(pf, s, st, &ef->f[i], &pf->dbs[seld[k]], (folded[i / 64] >> (i % 64)) & 1, (int)i == msg_i))
+            return -1;
     }
     return 0;
 }
@@ -2815,7 +2845,7 @@ static int scan_unknown(const struct rule_set *rs, hs_scratch_t *s, struct detec
             return 0;
         for (unsigned k = 0; k < best->n_buckets; k++)
             st->cover[best->buckets[k]] = st->epoch;
-        if (scan_profile(best, s, st, ef))
+        if (scan_profile(rs, best, s, st, ef))
             return -1;
     }
 }
@@ -2946,7 +2976,7 @@ int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state 
         uint16_t p = rs->ls_prof[ef->logsource];
         if (p == NONE16)
             return 0; /* no rule applies to this log source */
-        rc = scan_profile(&rs->prof[p], s, st, ef);
+        rc = scan_profile(rs, &rs->prof[p], s, st, ef);
     } else {
         rc = scan_unknown(rs, s, st, ef);
     }
@@ -2982,4 +3012,76 @@ int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state 
     }
     clear_state(st);
     return matched;
+}
+
+int detect_set_constants(struct rule_set *rs, const void *src, unsigned n_parsers,
+                         const struct field_value *(*consts)(const void *src, unsigned i, unsigned *n))
+{
+    rs->const_src = NULL; /* until every profile has its table */
+    hs_scratch_t *s = NULL;
+    struct detect_state *st = NULL;
+    uint8_t *ok = calloc(n_parsers + 1, 1);
+    int rc = -1;
+    if (!ok || detect_alloc_scratch(rs, &s) || !(st = detect_state_new(rs)))
+        goto out;
+    /* a message constant would take part in folding: such a parser's
+     * constants stay checked per event */
+    for (unsigned i = 0; i < n_parsers; i++) {
+        unsigned nv;
+        const struct field_value *v = consts(src, i, &nv);
+        ok[i] = 1;
+        for (unsigned k = 0; k < nv; k++)
+            if (v[k].id == FID_MESSAGE)
+                ok[i] = 0;
+    }
+    for (unsigned p = 0; p < rs->n_prof; p++) {
+        struct profile *pf = &rs->prof[p];
+        free(pf->const_off);
+        free(pf->const_bits);
+        pf->const_bits = NULL;
+        uint32_t n = 0, cap = 0;
+        if (!(pf->const_off = malloc((n_parsers + 1) * sizeof *pf->const_off)))
+            goto out;
+        st->fc = pf->fc;
+        st->kw = pf->kw;
+        st->kw_pool = pf->kw_pool;
+        for (unsigned i = 0; i < n_parsers; i++) {
+            pf->const_off[i] = n;
+            unsigned nv;
+            const struct field_value *v = consts(src, i, &nv);
+            for (unsigned k = 0; ok[i] && k < nv; k++) {
+                int d = v[k].id < pf->n_fid ? pf->db_of_field[v[k].id] : -1;
+                if (d >= 0 && check_value(pf, s, st, &v[k], &pf->dbs[d], false, false)) {
+                    clear_state(st);
+                    goto out;
+                }
+            }
+            if (n + st->n_touched > cap) {
+                uint32_t nc = (n + st->n_touched) * 2;
+                uint32_t *nb = realloc(pf->const_bits, nc * sizeof *nb);
+                if (!nb) {
+                    clear_state(st);
+                    goto out;
+                }
+                pf->const_bits = nb;
+                cap = nc;
+            }
+            if (st->n_touched)
+                memcpy(pf->const_bits + n, st->touched, st->n_touched * sizeof *st->touched);
+            n += st->n_touched;
+            clear_state(st);
+        }
+        pf->const_off[n_parsers] = n;
+    }
+    free(rs->const_ok);
+    rs->const_ok = ok;
+    ok = NULL;
+    rs->n_const = n_parsers;
+    rs->const_src = src;
+    rc = 0;
+out:
+    free(ok);
+    detect_state_free(st);
+    hs_free_scratch(s);
+    return rc;
 }

@@ -88,6 +88,19 @@ void detect_state_free(struct detect_state *st);
 int detect_eval(const struct rule_set *rs, hs_scratch_t *s, struct detect_state *st, const struct event_fields *ef,
                 uint32_t *out, unsigned max);
 
+/* Constant fields.  A parser adds the same values (`set:`) to every event it
+ * claims; checking them per event repeats one answer.  detect_set_constants
+ * checks, in every profile of rs, the constant values of each of the
+ * n_parsers parsers of src (consts(src, i, &n): parser i's values, n of them)
+ * once, and keeps the bits they set.  detect_eval then skips the values
+ * f[const_first, const_first + const_n) of an event whose const_src is src
+ * and sets those bits instead: the same answers, without the lookups.  A
+ * parser that sets `message` keeps its constants checked per event.  Call it
+ * again after the parser set changes; 0, or -1 when out of memory or on a
+ * scan error (then no constants are skipped). */
+int detect_set_constants(struct rule_set *rs, const void *src, unsigned n_parsers,
+                         const struct field_value *(*consts)(const void *src, unsigned i, unsigned *n));
+
 /* How many literals of rs's databases Hyperscan finds through a shared
  * anchor rather than as themselves (each counted once per profile). */
 unsigned detect_anchored_literals(const struct rule_set *rs);

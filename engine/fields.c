@@ -121,6 +121,7 @@ void event_fields_reset(struct event_fields *ef)
     ef->dropped = 0;
     ef->parser = -1;
     ef->logsource = 0;
+    ef->const_n = 0;
     ef->arena_used = 0;
 }
 

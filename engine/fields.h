@@ -79,6 +79,12 @@ struct event_fields {
     uint32_t dropped;             /* fields refused since the last reset (limit or arena) */
     int32_t parser;               /* index of the parser that claimed the event, -1 none */
     uint16_t logsource;           /* logsource id the parser assigned (0 = none) */
+    /* f[const_first, const_first + const_n) are the constant values (`set:`)
+     * of parser `parser` of the parser set const_src, exactly as that parser
+     * holds them; detection checks them once per parser at load
+     * (detect_set_constants), not per event.  const_n 0: none marked. */
+    uint16_t const_first, const_n;
+    const void *const_src;
     struct field_value f[FIELDS_HARD_MAX];
     char *arena;                  /* unescaped string values */
     uint32_t arena_used, arena_cap;

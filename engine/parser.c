@@ -315,6 +315,12 @@ const char *parser_set_name(const struct parser_set *ps, unsigned idx)
     return ps && idx < ps->n ? ps->p[idx].name : NULL;
 }
 
+const struct field_value *parser_set_constants(const struct parser_set *ps, unsigned idx, unsigned *n)
+{
+    *n = ps && idx < ps->n ? ps->p[idx].n_cvals : 0;
+    return *n ? ps->p[idx].cvals : NULL;
+}
+
 /* ---- YAML helpers ------------------------------------------------------- */
 
 struct pack_ld {
@@ -1627,9 +1633,12 @@ static int finish(const struct parser_set *ps, unsigned pi, const struct ps_prog
             break;
         }
     }
-    if (ef->n + p->n_cvals <= ef->max) {   /* the constants fit: one copy */
+    if (ef->n + p->n_cvals <= ef->max) {   /* the constants fit: one copy, marked as such */
         for (unsigned i = 0; i < p->n_cvals; i++)
             ef->f[ef->n + i] = p->cvals[i];
+        ef->const_src = ps;
+        ef->const_first = ef->n;
+        ef->const_n = (uint16_t)p->n_cvals;
         ef->n = (uint16_t)(ef->n + p->n_cvals);
     } else {
         for (unsigned i = 0; i < p->n_cvals; i++) {

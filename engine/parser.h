@@ -70,5 +70,9 @@ int parser_set_parse(const struct parser_set *ps, hs_scratch_t *s, const struct 
 
 unsigned parser_set_count(const struct parser_set *ps);
 const char *parser_set_name(const struct parser_set *ps, unsigned idx);   /* "openssh/failed_password" */
+/* The constant values (`set:`) parser idx adds to every event it claims, in
+ * the order it adds them (*n of them; NULL when none).  An event that got
+ * them through the one-copy path says so in its const_first / const_n. */
+const struct field_value *parser_set_constants(const struct parser_set *ps, unsigned idx, unsigned *n);
 
 #endif

@@ -171,6 +171,12 @@ static void save_compiled(const char *path, uint64_t hash, const struct hsdb_cac
 
 /* ---- load ------------------------------------------------------------------ */
 
+/* parser_set_constants as detect_set_constants asks for it */
+static const struct field_value *parser_constants(const void *ps, unsigned i, unsigned *n)
+{
+    return parser_set_constants(ps, i, n);
+}
+
 int ruleset_load(const struct ruleset_config *cfg, struct ruleset **out, struct diag *d)
 {
     *out = NULL;
@@ -219,6 +225,14 @@ int ruleset_load(const struct ruleset_config *cfg, struct ruleset **out, struct 
     rs->n_key_of_field = field_registry_count(rs->reg);
     if (!(rs->key_of_field = calloc(rs->n_key_of_field, 1))) {
         diag_add(d, DIAG_ERROR, "", 0, "", "out of memory");
+        hsdb_cache_free(cache);
+        ruleset_free(rs);
+        return -1;
+    }
+    /* the parsers' constant fields checked once, not on every event */
+    if (rs->parsers && rs->rules &&
+        detect_set_constants(rs->rules, rs->parsers, parser_set_count(rs->parsers), parser_constants)) {
+        diag_add(d, DIAG_ERROR, "", 0, "", "out of memory (or a Hyperscan error) checking the parsers' constant fields");
         hsdb_cache_free(cache);
         ruleset_free(rs);
         return -1;

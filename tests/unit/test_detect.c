@@ -1660,3 +1660,108 @@ Test(detect, anchored_keywords_answer_as_literals)
     detect_free(a);
     detect_free(plain);
 }
+
+/* ---- parser constants ---- */
+
+/* Stands in for a parser set: parser i adds v[i][0..n[i]). */
+struct const_src {
+    struct field_value v[3][3];
+    unsigned n[3];
+};
+
+static const struct field_value *const_src_values(const void *src, unsigned i, unsigned *n)
+{
+    const struct const_src *c = src;
+    *n = c->n[i];
+    return c->v[i];
+}
+
+static struct field_value cstr(const char *field, const char *val)
+{
+    struct field_value f = {.id = fid(field), .type = FIELD_STR};
+    f.v.s.ptr = val;
+    f.v.s.len = (uint32_t)strlen(val);
+    return f;
+}
+
+/* An event of log source test with user.name, then parser i's constants
+ * copied after it, as parser_set_parse leaves them, marked as from src. */
+static void ev_consts(const struct const_src *c, const void *src, unsigned i, const char *user)
+{
+    ev_t();
+    s("user.name", user);
+    ef.parser = (int32_t)i;
+    ef.const_src = src;
+    ef.const_first = ef.n;
+    ef.const_n = (uint16_t)c->n[i];
+    for (unsigned k = 0; k < c->n[i]; k++)
+        ef.f[ef.n++] = c->v[i][k];
+}
+
+/* Constants checked once at load give the answers of the same values checked
+ * on each event: value tables, patterns, numbers, negations, a constant and a
+ * parsed field in one selection.  A parser that sets message keeps its
+ * constants per event; events of another parser set are checked as usual. */
+Test(detect, parser_constants_checked_once)
+{
+    static const char rules[] =
+        "title: failed\nlogsource: {product: test}\ndetection:\n  sel: {event.outcome: failure}\n  condition: sel\n"
+        "---\ntitle: not success\nlogsource: {product: test}\ndetection:\n  sel: {event.outcome: success}\n"
+        "  u: {user.name: '*'}\n  condition: u and not sel\n"
+        "---\ntitle: action\nlogsource: {product: test}\ndetection:\n  sel: {event.action|contains: OGI}\n"
+        "  condition: sel\n"
+        "---\ntitle: risk\nlogsource: {product: test}\ndetection:\n  sel: {event.risk|gte: 5}\n  condition: sel\n"
+        "---\ntitle: root failure\nlogsource: {product: test}\ndetection:\n"
+        "  sel: {user.name: root, event.outcome: failure}\n  condition: sel\n"
+        "---\ntitle: keyword\nlogsource: {product: test}\ndetection:\n  keywords: [replaced]\n  condition: keywords\n";
+    load(rules);
+    struct rule_set *plain = rs;
+    struct detect_state *sp = st;
+    rs = NULL;
+    st = NULL;
+    load(rules);   /* rs: the same rules, told the constants */
+    cr_assert_eq(detect_rule_count(rs), 6);
+
+    struct const_src c = {.n = {3, 1, 2}};
+    c.v[0][0] = cstr("event.outcome", "failure");
+    c.v[0][1] = cstr("event.action", "login");
+    c.v[0][2] = (struct field_value){.id = fid("event.risk"), .type = FIELD_INT, .v.i = 7};
+    c.v[1][0] = cstr("event.outcome", "success");
+    c.v[2][0] = cstr("message", "replaced");
+    c.v[2][1] = cstr("event.outcome", "failure");
+    cr_assert_eq(detect_set_constants(rs, &c, 3, const_src_values), 0);
+
+    static const struct {
+        unsigned parser;
+        const char *user;
+        const char *want; /* the rules that fire, as indices */
+    } cases[] = {{0, "bob", "0123"}, {0, "root", "01234"}, {1, "carol", ""}, {1, "root", ""},
+                 {2, "root", "0145"}, {2, "bob", "015"}};
+    struct const_src other = c; /* the same values from another parser set */
+    for (unsigned k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int o = 0; o < 2; o++) {
+            const void *src = o ? (const void *)&other : (const void *)&c;
+            uint32_t ra[64], rp[64];
+            ev_consts(&c, src, cases[k].parser, cases[k].user);
+            int na = detect_eval(rs, scratch, st, &ef, ra, 64);
+            struct detect_eval_stats es = stats();
+            int np = detect_eval(plain, scratch, sp, &ef, rp, 64);
+            struct detect_eval_stats ep;
+            detect_last_stats(sp, &ep);
+            char got[8] = "";
+            for (int i = 0; i < na && i < 7; i++)
+                got[i] = (char)('0' + ra[i]);
+            cr_expect_str_eq(got, cases[k].want, "parser %u, user %s, %s source", cases[k].parser, cases[k].user,
+                             o ? "other" : "its");
+            cr_assert_eq(na, np);
+            for (int i = 0; i < na; i++)
+                cr_expect_eq(ra[i], rp[i]);
+            if (!o && cases[k].parser != 2)
+                cr_expect_lt(es.lookups, ep.lookups, "parser %u: its constants cost no lookup", cases[k].parser);
+            else
+                cr_expect_eq(es.lookups, ep.lookups, "parser %u, %s source: checked per event", cases[k].parser,
+                             o ? "other" : "its");
+        }
+    detect_state_free(sp);
+    detect_free(plain);
+}

@@ -30,6 +30,11 @@ static hs_scratch_t *scratch;
 static struct event_fields ef;
 static struct diag pd, d;
 
+static const struct field_value *parser_constants(const void *src, unsigned i, unsigned *n)
+{
+    return parser_set_constants(src, i, n);
+}
+
 static void setup(void)
 {
     reg = field_registry_new();
@@ -48,6 +53,7 @@ static void setup(void)
     cr_assert_eq(d.errors, 0);
     cr_assert_eq(parser_set_alloc_scratch(ps, &scratch), 0);
     cr_assert_eq(detect_alloc_scratch(rs, &scratch), 0);
+    cr_assert_eq(detect_set_constants(rs, ps, parser_set_count(ps), parser_constants), 0);   /* as ruleset_load */
     cr_assert_not_null(st = detect_state_new(rs));
     cr_assert_eq(event_fields_init(&ef, 64, 4096), 0);
 }
@@ -563,10 +569,14 @@ Test(detect_corpus, web_attacks_through_the_parser)
 /* ---- anchors (detect.c, lit_anchor.h) change no answer ---- */
 
 /* Every corpus line through the parsers, then through two rule sets loaded
- * from the same files: as shipped (keyword lists found through shared
- * anchors) and with no_anchors (every literal its own pattern).  The rules
- * that match must be the same on every line. */
-static void compare_anchored(const char *const *rule_paths, unsigned n_paths, bool want_anchors)
+ * from the same files.  CMP_ANCHORS: as shipped (keyword lists found through
+ * shared anchors) against no_anchors (every literal its own pattern).
+ * CMP_CONSTANTS: told the parsers' constants (detect_set_constants, as
+ * ruleset_load does) against checking them on every event.  The rules that
+ * match must be the same on every line. */
+enum cmp { CMP_ANCHORS, CMP_CONSTANTS };
+
+static void compare_sets(const char *const *rule_paths, unsigned n_paths, enum cmp what)
 {
     struct diag d2, d3;
     diag_init(&d2);
@@ -575,13 +585,16 @@ static void compare_anchored(const char *const *rule_paths, unsigned n_paths, bo
     struct detect_limits on = {0, 0, false}, off = {0, 0, true};
     cr_assert_eq(detect_load(rule_paths, n_paths, source_path("configs/fieldmap.yaml"), reg, lt, &on, cache, &a, &d2),
                  0);
-    cr_assert_eq(detect_load(rule_paths, n_paths, source_path("configs/fieldmap.yaml"), reg, lt, &off, cache, &plain,
-                             &d3),
+    cr_assert_eq(detect_load(rule_paths, n_paths, source_path("configs/fieldmap.yaml"), reg, lt,
+                             what == CMP_ANCHORS ? &off : &on, cache, &plain, &d3),
                  0);
     cr_assert_eq(detect_rule_count(a), detect_rule_count(plain));
-    cr_assert_eq(detect_anchored_literals(plain), 0);
-    if (want_anchors)
+    if (what == CMP_ANCHORS) {
+        cr_assert_eq(detect_anchored_literals(plain), 0);
         cr_assert_gt(detect_anchored_literals(a), 0, "the set exercises anchors");
+    } else {
+        cr_assert_eq(detect_set_constants(a, ps, parser_set_count(ps), parser_constants), 0);
+    }
     cr_assert_eq(detect_alloc_scratch(a, &scratch), 0);
     cr_assert_eq(detect_alloc_scratch(plain, &scratch), 0);
     struct detect_state *sa = detect_state_new(a), *sp = detect_state_new(plain);
@@ -590,7 +603,7 @@ static void compare_anchored(const char *const *rule_paths, unsigned n_paths, bo
                                         "syslog/loghub/Apache_2k.log", "syslog/iptables-psad/syn_scan_1000_1500.log",
                                         "web/elastic_apache_logs.log"};
     static const struct syslog_ctx ctx = {1774000000LL * 1000000000LL, NULL};
-    unsigned lines = 0, matched = 0;
+    unsigned lines = 0, matched = 0, fewer_lookups = 0;
     for (unsigned f = 0; f < sizeof files / sizeof files[0]; f++) {
         struct line_iter it;
         iter_open(&it, files[f], PLAIN);
@@ -614,14 +627,24 @@ static void compare_anchored(const char *const *rule_paths, unsigned n_paths, bo
             cr_assert_eq(na, np, "%s: %.*s", files[f], (int)len, line);
             for (int k = 0; k < na && k < 32; k++)
                 cr_assert_eq(ra[k], rp[k], "%s: %.*s", files[f], (int)len, line);
+            struct detect_eval_stats ea, ep;
+            detect_last_stats(sa, &ea);
+            detect_last_stats(sp, &ep);
+            fewer_lookups += ea.lookups < ep.lookups;
             lines++;
             matched += na > 0;
         }
         iter_close(&it);
     }
-    printf("anchors: %u literals anchored; %u lines, %u with matches, the same with and without\n",
-           detect_anchored_literals(a), lines, matched);
+    if (what == CMP_ANCHORS)
+        printf("anchors: %u literals anchored; %u lines, %u with matches, the same with and without\n",
+               detect_anchored_literals(a), lines, matched);
+    else
+        printf("parser constants: %u lines, %u with matches, %u with fewer value lookups, the same answers\n", lines,
+               matched, fewer_lookups);
     cr_expect_gt(matched, 1000);
+    if (what == CMP_CONSTANTS)
+        cr_expect_gt(fewer_lookups, 3000, "constants of the sshd, pam and web parsers are not looked up per event");
     detect_state_free(sa);
     detect_state_free(sp);
     detect_free(a);
@@ -633,11 +656,23 @@ static void compare_anchored(const char *const *rule_paths, unsigned n_paths, bo
 Test(detect_corpus, anchors_change_no_answer_shipped)
 {
     const char *rules[] = {source_path("configs/rules")};
-    compare_anchored(rules, 1, true);
+    compare_sets(rules, 1, CMP_ANCHORS);
 }
 
 Test(detect_corpus, anchors_change_no_answer_with_sigma)
 {
     const char *rules[] = {source_path("configs/rules"), corpus_path("rules/sigma/rules")};
-    compare_anchored(rules, 2, true);
+    compare_sets(rules, 2, CMP_ANCHORS);
+}
+
+Test(detect_corpus, parser_constants_change_no_answer_shipped)
+{
+    const char *rules[] = {source_path("configs/rules")};
+    compare_sets(rules, 1, CMP_CONSTANTS);
+}
+
+Test(detect_corpus, parser_constants_change_no_answer_with_sigma)
+{
+    const char *rules[] = {source_path("configs/rules"), corpus_path("rules/sigma/rules")};
+    compare_sets(rules, 2, CMP_CONSTANTS);
 }
