@@ -2775,18 +2775,25 @@ static int scan_profile(const struct rule_set *rs, const struct profile *pf, hs_
             set_bit(st, pf->const_bits[k]);
     }
     /* the event's fields the profile tests (usually a few of a dozen), in
-     * one branch-free pass */
+     * branch-free passes around the constants */
     uint8_t sel[FIELDS_HARD_MAX];
     int16_t seld[FIELDS_HARD_MAX];
     unsigned ns = 0, nf = ef->n < FIELDS_HARD_MAX ? ef->n : FIELDS_HARD_MAX;
     const int16_t *dof = pf->db_of_field;
     const uint32_t nfid = pf->n_fid;
-    for (unsigned i = 0; i < nf; i++) {
+    for (unsigned i = 0, end = cn ? c0 : nf; i < end; i++) {
         unsigned id = ef->f[i].id;
         int d = id < nfid ? dof[id] : -1;
         sel[ns] = (uint8_t)i;
         seld[ns] = (int16_t)d;
-        ns += (d >= 0) & (i - c0 >= cn);
+        ns += d >= 0;
+    }
+    for (unsigned i = c0 + cn; cn && i < nf; i++) {
+        unsigned id = ef->f[i].id;
+        int d = id < nfid ? dof[id] : -1;
+        sel[ns] = (uint8_t)i;
+        seld[ns] = (int16_t)d;
+        ns += d >= 0;
     }
     /* folding: the regions of the folded fields' values that are views into
      * the first message value */
