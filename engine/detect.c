@@ -57,6 +57,7 @@
 #include "engine/detect.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -122,7 +123,15 @@ enum { OP_TEST = 1, OP_NOT, OP_AND, OP_OR, OP_BIT, OP_NBIT, OP_ANY, OP_ALL };
 
 struct rule_rt {
     uint32_t code_off, code_len;
+    uint32_t suf_off, suf_n;    /* rule_set.suf[suf_off, suf_off + suf_n): see rt_sufficient */
 };
+
+/* Match bits of one 64-bit word of detect_state.bits. */
+struct wmask {
+    uint64_t mask;
+    uint32_t word;
+};
+#define SUF_WORDS_MAX 4
 
 /* Exact values of one (profile, field): open hashing on the ASCII-lowercased
  * value; each entry is caseless (Sigma's default) or cased (|cased).  lens
@@ -293,6 +302,7 @@ struct rule_set {
     struct rule_info *info;
     struct rule_rt *rt;
     uint32_t *code;             /* runtime code: OP_BIT / OP_NBIT / OP_NOT / OP_AND / OP_OR */
+    struct wmask *suf;          /* per rule (rule_rt.suf_off): bits any of which makes it true */
     unsigned n_bits;
     uint32_t *bit_off;          /* n_bits + 1 */
     uint32_t *bit_rules;
@@ -882,6 +892,69 @@ static unsigned rt_depth(const uint32_t *code, uint32_t n)
     return max;
 }
 
+/* Bits any one of which makes the condition code[0, n) true whatever the
+ * others are: a bit read plainly, the bits of an or of plain bits (a keyword
+ * list), the union over an or's operands, an and's single operand; nothing
+ * under a not or an and of several.  Usually the keyword bits of
+ * "keywords or (selection and not filter)", so a rule that fired through a
+ * keyword is decided by one word test instead of running its code.  Writes
+ * at most SUF_WORDS_MAX word masks (a subset of the set is sufficient too)
+ * into out; returns how many.  tmp and stk hold n entries. */
+static unsigned rt_sufficient(const uint32_t *code, uint32_t n, uint32_t *tmp, uint32_t (*stk)[2],
+                              struct wmask out[SUF_WORDS_MAX])
+{
+    uint32_t len = 0, sp = 0; /* stk[i] = {start, count} of its bits in tmp */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t op = code[i] >> 24, arg = code[i] & 0xffffff;
+        switch (op) {
+        case OP_BIT:
+            stk[sp][0] = len, stk[sp++][1] = 1;
+            tmp[len++] = arg;
+            break;
+        case OP_NBIT:
+            stk[sp][0] = len, stk[sp++][1] = 0;
+            break;
+        case OP_ANY:
+        case OP_ALL: {
+            bool any = op == OP_ANY || arg == 1;
+            stk[sp][0] = len, stk[sp++][1] = any ? arg : 0;
+            for (uint32_t j = 1; any && j <= arg; j++)
+                tmp[len++] = code[i + j];
+            i += arg;
+            break;
+        }
+        case OP_NOT:
+            len = stk[sp - 1][0];
+            stk[sp - 1][1] = 0;
+            break;
+        case OP_AND:
+        case OP_OR: {
+            uint32_t start = stk[sp - arg][0];
+            bool keep = op == OP_OR || arg == 1; /* the operands' bits are contiguous from start */
+            sp -= arg;
+            if (!keep)
+                len = start;
+            stk[sp][0] = start, stk[sp++][1] = keep ? len - start : 0;
+            break;
+        }
+        }
+    }
+    unsigned nw = 0;
+    for (uint32_t k = 0; sp == 1 && k < stk[0][1]; k++) {
+        uint32_t b = tmp[stk[0][0] + k], w = b >> 6;
+        unsigned j = 0;
+        while (j < nw && out[j].word != w)
+            j++;
+        if (j == nw) {
+            if (nw == SUF_WORDS_MAX)
+                continue;
+            out[nw++] = (struct wmask){0, w};
+        }
+        out[j].mask |= 1ull << (b & 63);
+    }
+    return nw;
+}
+
 void detect_rule_uuid(const char *s, const char *title, uint8_t out[16])
 {
     static const int dash[] = {8, 13, 18, 23};
@@ -1272,6 +1345,7 @@ static void free_set(struct rule_set *rs)
     free(rs->info);
     free(rs->rt);
     free(rs->code);
+    free(rs->suf);
     free(rs->bit_off);
     free(rs->bit_rules);
     free(rs->ls_prof);
@@ -2131,7 +2205,7 @@ static int build(struct loader *L, struct rule_set **out)
     rs->info = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *rs->info);
     rs->rt = calloc(rs->n_rules ? rs->n_rules : 1, sizeof *rs->rt);
     rs->bit_off = calloc(rs->n_bits + 1, sizeof *rs->bit_off);
-    uint32_t ncode = 0, capcode = 0;
+    uint32_t ncode = 0, capcode = 0, nsuf = 0, capsuf = 0;
     if (!rs->info || !rs->rt || !rs->bit_off)
         goto out;
     for (unsigned i = 0; i < L->nr; i++) {
@@ -2190,6 +2264,18 @@ static int build(struct loader *L, struct rule_set **out)
         unsigned depth = rt_depth(rs->code + rt->code_off, rt->code_len);
         if (depth > rs->max_depth)
             rs->max_depth = depth;
+        uint32_t *tmp = malloc((rt->code_len + 1) * sizeof *tmp);
+        uint32_t(*stk)[2] = malloc((rt->code_len + 1) * sizeof *stk);
+        struct wmask wm[SUF_WORDS_MAX];
+        unsigned nw = tmp && stk ? rt_sufficient(rs->code + rt->code_off, rt->code_len, tmp, stk, wm) : 0;
+        free(tmp);
+        free(stk);
+        rt->suf_off = nsuf;
+        rt->suf_n = nw;
+        if (nw && grow((void **)&rs->suf, &capsuf, nsuf + nw, sizeof *rs->suf))
+            goto out;
+        for (unsigned k = 0; k < nw; k++)
+            rs->suf[nsuf++] = wm[k];
     }
 
     /* Candidates: each rule is registered under a trigger set of bits, such
@@ -2857,7 +2943,7 @@ static int scan_unknown(const struct rule_set *rs, hs_scratch_t *s, struct detec
     }
 }
 
-static bool eval_rule(const struct rule_set *rs, const struct detect_state *st, uint32_t r)
+static bool eval_code(const struct rule_set *rs, const struct detect_state *st, uint32_t r)
 {
     const uint32_t *code = rs->code + rs->rt[r].code_off;
     uint32_t n = rs->rt[r].code_len;
@@ -2910,6 +2996,19 @@ static bool eval_rule(const struct rule_set *rs, const struct detect_state *st, 
         }
     }
     return sp == 1 && stk[0];
+}
+
+/* A rule's condition: true at once when one of its sufficient bits is set
+ * (rt_sufficient), else its code runs. */
+static bool eval_rule(const struct rule_set *rs, const struct detect_state *st, uint32_t r)
+{
+    const struct rule_rt *rt = &rs->rt[r];
+    for (uint32_t k = rt->suf_off; k < rt->suf_off + rt->suf_n; k++)
+        if (st->bits[rs->suf[k].word] & rs->suf[k].mask) {
+            assert(eval_code(rs, st, r)); /* debug builds: the shortcut agrees with the code */
+            return true;
+        }
+    return eval_code(rs, st, r);
 }
 
 static void clear_state(struct detect_state *st)

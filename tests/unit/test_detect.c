@@ -612,6 +612,49 @@ Test(detect, one_of_all_of)
     cr_expect(fires(1));
 }
 
+/* Conditions against every combination of three tests: a rule that holds
+ * when one of some bits is set is decided by those bits alone (no code run),
+ * so a bit under a not, or one operand of an and, must never decide it.
+ * Each rule's truth table is compared with C's. */
+Test(detect, conditions_truth_tables)
+{
+    static const char *const text[] = {
+        "a or b or c", "a and b", "a and not b", "not a or b", "a or (b and c)", "(a or b) and not c",
+        "not (a or b)", "not (a and b) and c", "a and (b or c)", "(a and b) or (not a and c)", "1 of s*",
+        "all of s*", "k or (a and not b)", "not k and c", "k or a or not c", "kall or b",
+    };
+    char y[8192];
+    size_t o = 0;
+    for (unsigned i = 0; i < sizeof text / sizeof text[0]; i++)
+        o += (size_t)snprintf(y + o, sizeof y - o,
+                              "%stitle: R%u\nlogsource: {product: test}\ndetection:\n  a: {f: a}\n  b: {g: b}\n"
+                              "  c: {h: c}\n  s1: {f: a}\n  s2: {g|contains: b}\n  k: [kwa, kwb]\n"
+                              "  kall: {message|contains|all: [kwa, kwb]}\n  condition: %s\n",
+                              i ? "---\n" : "", i, text[i]);
+    load(y);
+    cr_assert_eq(detect_rule_count(rs), sizeof text / sizeof text[0]);
+    for (unsigned m = 0; m < 16; m++) {
+        bool a = m & 1, b = m & 2, c = m & 4, k = m & 8;
+        ev_t();
+        if (a)
+            s("f", "a");
+        if (b)
+            s("g", "b");
+        if (c)
+            s("h", "c");
+        s("message", k ? "x kwa y kwb" : "x y");
+        const bool want[] = {a || b || c, a && b, a && !b, !a || b, a || (b && c), (a || b) && !c, !(a || b),
+                             !(a && b) && c, a && (b || c), (a && b) || (!a && c), a || b, a && b, k || (a && !b),
+                             !k && c, k || a || !c, k || b};
+        int n = eval();
+        bool got[sizeof want / sizeof want[0]] = {false};
+        for (int i = 0; i < n && i < 64; i++)
+            got[out[i]] = true;
+        for (unsigned r = 0; r < sizeof want / sizeof want[0]; r++)
+            cr_expect_eq(got[r], want[r], "%s with a=%d b=%d c=%d keywords=%d", text[r], a, b, c, k);
+    }
+}
+
 /* ---- bucketing, candidates, state ---- */
 
 Test(detect, logsource_bucketing)
