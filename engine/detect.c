@@ -2268,8 +2268,11 @@ static int build(struct loader *L, struct rule_set **out)
         uint32_t(*stk)[2] = malloc((rt->code_len + 1) * sizeof *stk);
         struct wmask wm[SUF_WORDS_MAX];
         unsigned nw = tmp && stk ? rt_sufficient(rs->code + rt->code_off, rt->code_len, tmp, stk, wm) : 0;
+        bool oom = !tmp || !stk;
         free(tmp);
         free(stk);
+        if (oom)
+            goto out;
         rt->suf_off = nsuf;
         rt->suf_n = nw;
         if (nw && grow((void **)&rs->suf, &capsuf, nsuf + nw, sizeof *rs->suf))
