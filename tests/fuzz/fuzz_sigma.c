@@ -10,6 +10,10 @@
  *   3. when it held at least one rule, loaded for real (detect_load, from a
  *      file in /dev/shm) and one event evaluated against it, so the compiler,
  *      the Hyperscan build and detect_eval run on whatever the loader accepts.
+ *      The answers are compared with the same rules loaded without anchors
+ *      and without parser constants (half of the event's fields are the
+ *      constants of a stand-in parser, checked once by detect_set_constants
+ *      in the first set): neither may change an answer.
  *
  * Build (links only the engine files it needs, no DPDK):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_sigma.c \
@@ -117,6 +121,39 @@ static void fuzz_condition(const uint8_t *data, size_t size)
     free(text);
 }
 
+/* A field value made from the input: integers for every third id, else a
+ * slice of the input (the message: the rule text itself, so its literals are
+ * there). */
+static struct field_value input_value(const uint8_t *data, size_t size, unsigned id)
+{
+    struct field_value f = {.id = (field_id)id};
+    size_t off = (id * 7) % (size ? size : 1), len = size - off < 40 ? size - off : 40;
+    if (id == FID_MESSAGE)
+        len = size < 512 ? size : 512;
+    if (id % 3 == 0 && id != FID_MESSAGE) {
+        f.type = FIELD_INT;
+        f.v.i = (int64_t)id * 101 - 50;
+    } else {
+        f.type = FIELD_STR;
+        f.v.s.ptr = (const char *)data + off;
+        f.v.s.len = (uint32_t)len;
+    }
+    return f;
+}
+
+/* A stand-in parser set of one parser whose constants are consts[0, n). */
+struct stand_in {
+    struct field_value consts[24];
+    unsigned n;
+};
+
+static const struct field_value *stand_in_constants(const void *src, unsigned i, unsigned *n)
+{
+    const struct stand_in *p = src;
+    *n = i == 0 ? p->n : 0;
+    return p->consts;
+}
+
 static void compile_and_eval(const uint8_t *data, size_t size)
 {
     char path[64];
@@ -143,6 +180,15 @@ static void compile_and_eval(const uint8_t *data, size_t size)
         diag_free(&d2);
         hs_scratch_t *s = NULL;
         struct detect_state *st = detect_state_new(rs), *st2 = detect_state_new(plain);
+        /* the odd field ids are the stand-in parser's constants */
+        static struct stand_in parser;
+        unsigned nf = field_registry_count(reg);
+        parser.n = 0;
+        for (unsigned id = 1; id < nf && id < 24; id += 2)
+            if (id != FID_MESSAGE)
+                parser.consts[parser.n++] = input_value(data, size, id);
+        if (detect_set_constants(rs, &parser, 1, stand_in_constants) != 0)
+            abort();
         if (detect_alloc_scratch(rs, &s) == 0 && detect_alloc_scratch(plain, &s) == 0 && st && st2) {
             struct event_fields ef;
             event_fields_init(&ef, 32, 256);
@@ -150,16 +196,16 @@ static void compile_and_eval(const uint8_t *data, size_t size)
             for (unsigned ls = 0; ls < logsource_count(lt); ls++) {
                 event_fields_reset(&ef);
                 ef.logsource = (uint16_t)ls;
-                unsigned nf = field_registry_count(reg);
-                for (unsigned id = 0; id < nf && id < 24; id++) {
-                    size_t off = (id * 7) % (size ? size : 1), len = size - off < 40 ? size - off : 40;
-                    if (id == FID_MESSAGE)   /* keywords: the rule text itself, so its literals are there */
-                        len = size < 512 ? size : 512;
-                    if (id % 3 == 0 && id != FID_MESSAGE)
-                        event_fields_add_int(&ef, (field_id)id, (int64_t)id * 101 - 50);
-                    else
-                        event_fields_add_str(&ef, (field_id)id, (const char *)data + off, (uint32_t)len);
-                }
+                for (unsigned id = 0; id < nf && id < 24; id++)
+                    if (id == FID_MESSAGE || id % 2 == 0)
+                        ef.f[ef.n++] = input_value(data, size, id);
+                /* the constants as parser_set_parse leaves them: one block, marked */
+                ef.parser = 0;
+                ef.const_src = &parser;
+                ef.const_first = ef.n;
+                ef.const_n = (uint16_t)parser.n;
+                for (unsigned k = 0; k < parser.n; k++)
+                    ef.f[ef.n++] = parser.consts[k];
                 uint32_t out[8], out2[8];
                 int m = detect_eval(rs, s, st, &ef, out, 8), m2 = detect_eval(plain, s, st2, &ef, out2, 8);
                 if (m < -1 || (unsigned)(m > 0 ? m : 0) > detect_rule_count(rs))
