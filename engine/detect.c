@@ -2843,6 +2843,24 @@ static inline __attribute__((always_inline)) int check_value(const struct profil
     return 0;
 }
 
+/* Appends to sel[ns..] the indices in [from, to) of ef's fields that the
+ * profile tests, and their databases to seld, in one branch-free pass;
+ * returns the new count. */
+static inline unsigned select_fields(const struct profile *pf, const struct event_fields *ef, unsigned from,
+                                     unsigned to, uint8_t *sel, int16_t *seld, unsigned ns)
+{
+    const int16_t *dof = pf->db_of_field;
+    const uint32_t nfid = pf->n_fid;
+    for (unsigned i = from; i < to; i++) {
+        unsigned id = ef->f[i].id;
+        int d = id < nfid ? dof[id] : -1;
+        sel[ns] = (uint8_t)i;
+        seld[ns] = (int16_t)d;
+        ns += d >= 0;
+    }
+    return ns;
+}
+
 /* Checks each field value of the event that the profile tests once (see
  * check_value).  Fields no rule of the profile tests cost one load; a
  * parser's constants, when the event carries them as the parser gave them,
@@ -2863,27 +2881,14 @@ static int scan_profile(const struct rule_set *rs, const struct profile *pf, hs_
         for (uint32_t k = pf->const_off[ef->parser]; k < pf->const_off[ef->parser + 1]; k++)
             set_bit(st, pf->const_bits[k]);
     }
-    /* the event's fields the profile tests (usually a few of a dozen), in
-     * branch-free passes around the constants */
+    /* the event's fields the profile tests (usually a few of a dozen),
+     * around the constants */
     uint8_t sel[FIELDS_HARD_MAX];
     int16_t seld[FIELDS_HARD_MAX];
-    unsigned ns = 0, nf = ef->n < FIELDS_HARD_MAX ? ef->n : FIELDS_HARD_MAX;
-    const int16_t *dof = pf->db_of_field;
-    const uint32_t nfid = pf->n_fid;
-    for (unsigned i = 0, end = cn ? c0 : nf; i < end; i++) {
-        unsigned id = ef->f[i].id;
-        int d = id < nfid ? dof[id] : -1;
-        sel[ns] = (uint8_t)i;
-        seld[ns] = (int16_t)d;
-        ns += d >= 0;
-    }
-    for (unsigned i = c0 + cn; cn && i < nf; i++) {
-        unsigned id = ef->f[i].id;
-        int d = id < nfid ? dof[id] : -1;
-        sel[ns] = (uint8_t)i;
-        seld[ns] = (int16_t)d;
-        ns += d >= 0;
-    }
+    unsigned nf = ef->n < FIELDS_HARD_MAX ? ef->n : FIELDS_HARD_MAX;
+    unsigned ns = select_fields(pf, ef, 0, cn ? c0 : nf, sel, seld, 0);
+    if (cn)
+        ns = select_fields(pf, ef, c0 + cn, nf, sel, seld, ns);
     /* folding: the regions of the folded fields' values that are views into
      * the first message value */
     uint64_t folded[FIELDS_HARD_MAX / 64] = {0};
@@ -3165,15 +3170,9 @@ int detect_set_constants(struct rule_set *rs, const void *src, unsigned n_parser
                     goto out;
                 }
             }
-            if (n + st->n_touched > cap) {
-                uint32_t nc = (n + st->n_touched) * 2;
-                uint32_t *nb = realloc(pf->const_bits, nc * sizeof *nb);
-                if (!nb) {
-                    clear_state(st);
-                    goto out;
-                }
-                pf->const_bits = nb;
-                cap = nc;
+            if (grow((void **)&pf->const_bits, &cap, n + st->n_touched, sizeof *pf->const_bits)) {
+                clear_state(st);
+                goto out;
             }
             if (st->n_touched)
                 memcpy(pf->const_bits + n, st->touched, st->n_touched * sizeof *st->touched);
